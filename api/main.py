@@ -1,0 +1,52 @@
+"""The API application factory: `uvicorn --factory api.main:create_app`."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis import asyncio as aioredis
+
+from api.dispatch import Dispatcher
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.routes import batch, health, models, predict
+from shared.celery_app import make_celery
+from shared.settings import Settings, get_settings
+
+DESCRIPTION = """
+House-price estimates for Sound Realty. Send a house, get an estimated sale price in USD and the
+model version that produced it. Estimates are computed by model workers behind a queue.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = aioredis.Redis.from_url(
+            settings.redis_url,
+            decode_responses=True,
+            socket_connect_timeout=settings.redis_socket_timeout_s,
+            # Above the BLPOP wait, so waiting for a reply is not mistaken for a dead server.
+            socket_timeout=settings.predict_timeout_s + settings.redis_socket_timeout_s,
+            max_connections=2048,
+        )
+        celery = make_celery(settings)
+        app.state.settings = settings
+        app.state.dispatcher = Dispatcher(celery, redis, settings)
+        yield
+        await redis.aclose()
+        celery.close()
+
+    app = FastAPI(
+        title="Sound Realty price estimates",
+        version="1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    install_error_handlers(app, settings)
+    for module in (predict, batch, models, health):
+        app.include_router(module.router)
+    return app

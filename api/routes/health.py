@@ -1,0 +1,33 @@
+"""Liveness (the process answers) and readiness (it can actually serve estimates)."""
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+from api.deps import DispatcherDep, SettingsDep
+from shared import keys
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("/live")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready")
+async def ready(dispatcher: DispatcherDep, settings: SettingsDep) -> JSONResponse:
+    """200 only when Redis answers and a warm worker serves the active version; else 503 and why."""
+    retry = {"Retry-After": str(settings.retry_after_s)}
+    try:
+        await dispatcher.redis.ping()
+        active = await dispatcher.redis.get(keys.ACTIVE_VERSION)
+        workers = await dispatcher.live_workers(active) if active else 0
+    except RedisError as exc:
+        return JSONResponse({"status": "unavailable", "redis": f"unreachable: {exc}"}, 503, retry)
+    body = {"status": "ready", "redis": "ok", "active_version": active, "workers": workers}
+    if active is None:
+        body |= {"status": "unavailable", "reason": "no model version is active yet"}
+    elif workers == 0:
+        body |= {"status": "unavailable", "reason": f"no worker serves model {active}"}
+    return JSONResponse(body, 200 if body["status"] == "ready" else 503, retry)

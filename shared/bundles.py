@@ -1,0 +1,151 @@
+"""Immutable, versioned model bundles: `model_artifacts/<version>/`.
+
+A bundle holds the fitted model, the demographics table it was trained with (so it serves
+exactly what it learned from) and a manifest with checksums. Versions are `v1`, `v2`, … in
+creation order; a version directory is written once, under a temporary name, then renamed into
+place, and never modified afterwards.
+"""
+
+import platform
+import re
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+from pydantic import BaseModel
+
+from shared.data import sha256_file
+from shared.features import MODEL_KINDS, ZIPCODE
+
+MODEL_FILE = "model.joblib"
+DEMOGRAPHICS_FILE = "demographics.csv"
+MANIFEST_FILE = "manifest.json"
+_VERSION_RE = re.compile(r"^v(\d+)$")
+_LIBRARIES = ("scikit-learn", "numpy", "pandas", "joblib", "scipy")
+
+
+class BundleError(RuntimeError):
+    """A bundle is missing, incomplete or altered since it was written."""
+
+
+class Manifest(BaseModel):
+    version: str
+    kind: str
+    created_at: str
+    input_features: list[str]
+    request_fields: list[str]
+    zipcodes: list[str]
+    libraries: dict[str, str]
+    files: dict[str, str]
+    data_files: dict[str, str]
+    metrics: dict[str, Any]
+    training: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    manifest: Manifest
+    model: Any
+    demographics: pd.DataFrame
+
+    @property
+    def version(self) -> str:
+        return self.manifest.version
+
+
+def _version_number(name: str) -> int | None:
+    match = _VERSION_RE.match(name)
+    return int(match.group(1)) if match else None
+
+
+def list_manifests(model_dir: Path) -> list[Manifest]:
+    """Every complete bundle, oldest first."""
+    if not model_dir.exists():
+        return []
+    found = []
+    for path in model_dir.iterdir():
+        if _version_number(path.name) is not None and (path / MANIFEST_FILE).exists():
+            found.append(read_manifest(path))
+    return sorted(found, key=lambda m: _version_number(m.version) or 0)
+
+
+def read_manifest(bundle_dir: Path) -> Manifest:
+    return Manifest.model_validate_json((bundle_dir / MANIFEST_FILE).read_text())
+
+
+def latest_version(model_dir: Path, kind: str | None = None) -> str | None:
+    manifests = [m for m in list_manifests(model_dir) if kind is None or m.kind == kind]
+    return manifests[-1].version if manifests else None
+
+
+def write_bundle(
+    model_dir: Path,
+    *,
+    kind: str,
+    model: Any,
+    input_features: list[str],
+    demographics: pd.DataFrame,
+    data_files: dict[str, str],
+    metrics: dict[str, Any],
+    training: dict[str, Any],
+) -> Manifest:
+    """Write a new bundle under the next free version and return its manifest."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
+    staging.chmod(0o755)  # readable by workers running as another user
+    joblib.dump(model, staging / MODEL_FILE)
+    demographics.to_csv(staging / DEMOGRAPHICS_FILE, index=False)
+    files = {name: sha256_file(staging / name) for name in (MODEL_FILE, DEMOGRAPHICS_FILE)}
+    libraries = {name: package_version(name) for name in _LIBRARIES}
+    libraries["python"] = platform.python_version()
+    while True:
+        taken = [_version_number(p.name) or 0 for p in model_dir.iterdir()]
+        version = f"v{max(taken, default=0) + 1}"
+        manifest = Manifest(
+            version=version,
+            kind=kind,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            input_features=input_features,
+            request_fields=list(MODEL_KINDS[kind].request_fields),
+            zipcodes=sorted(demographics[ZIPCODE].unique()),
+            libraries=libraries,
+            files=files,
+            data_files=data_files,
+            metrics=metrics,
+            training=training,
+        )
+        (staging / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
+        try:
+            # rename() refuses a non-empty target: a concurrent run that took this number wins
+            # and we try the next one, so no version is ever overwritten.
+            staging.rename(model_dir / version)
+        except OSError:
+            if (model_dir / version).exists():
+                continue
+            raise
+        return manifest
+
+
+def load_bundle(model_dir: Path, version: str) -> Bundle:
+    """Load a bundle after checking every file against the manifest's checksums."""
+    bundle_dir = model_dir / version
+    if not (bundle_dir / MANIFEST_FILE).exists():
+        available = ", ".join(m.version for m in list_manifests(model_dir)) or "none"
+        raise BundleError(f"no bundle {version!r} in {model_dir} (available: {available})")
+    manifest = read_manifest(bundle_dir)
+    for name, expected in manifest.files.items():
+        if sha256_file(bundle_dir / name) != expected:
+            raise BundleError(f"{bundle_dir / name} does not match its manifest checksum")
+    trained, installed = manifest.libraries.get("scikit-learn"), package_version("scikit-learn")
+    if trained != installed:
+        raise BundleError(
+            f"bundle {version} was trained with scikit-learn {trained} but {installed} is "
+            "installed; retrain it or install the pinned version"
+        )
+    demographics = pd.read_csv(bundle_dir / DEMOGRAPHICS_FILE, dtype={ZIPCODE: str})
+    return Bundle(manifest, joblib.load(bundle_dir / MODEL_FILE), demographics)

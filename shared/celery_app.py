@@ -1,0 +1,56 @@
+"""The Celery application both sides use: the API only sends, the workers run the tasks.
+
+Every reliability setting is set on purpose here, with the reason beside it.
+"""
+
+from celery import Celery
+
+from shared.settings import Settings
+
+
+def make_celery(settings: Settings, *, include: list[str] | None = None) -> Celery:
+    app = Celery("realty", broker=settings.redis_url, backend=settings.redis_url, include=include)
+    transport = {
+        # Unacked messages return to their queue after this long; it exceeds the hard time
+        # limit so that a task still running is never handed to a second worker.
+        "visibility_timeout": settings.visibility_timeout_s,
+        "socket_timeout": settings.redis_socket_timeout_s,
+        "socket_connect_timeout": settings.redis_socket_timeout_s,
+    }
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        # Ack after the task ran, not when it was received: a worker killed mid-task gives its
+        # message back. Our tasks are idempotent (fixed reply key, fixed chunk field).
+        task_acks_late=True,
+        # A child process that dies (SIGKILL, OOM) re-queues its task instead of acking it.
+        task_reject_on_worker_lost=True,
+        # Each process reserves one message at a time, so a busy or dying worker holds no
+        # backlog that idle workers could have served.
+        worker_prefetch_multiplier=1,
+        task_soft_time_limit=settings.task_soft_time_limit_s,
+        task_time_limit=settings.task_time_limit_s,
+        broker_transport_options=transport,
+        result_backend_transport_options=transport,
+        # Replies and batch results go to our own keys; Celery's result backend would only
+        # duplicate them, so it is off unless a task asks for it.
+        task_ignore_result=True,
+        result_expires=settings.job_ttl_s,
+        # Redis down while publishing: fail within about a second so the API answers 503.
+        task_publish_retry=True,
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.5,
+        },
+        broker_pool_limit=64,
+        broker_connection_retry_on_startup=True,
+        # Events let Flower show tasks and workers.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_concurrency=settings.worker_concurrency,
+        worker_hijack_root_logger=False,
+    )
+    return app

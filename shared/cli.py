@@ -1,0 +1,117 @@
+"""`realty`: set up data, train bundles, list them, and score CSV files offline."""
+
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import redis
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared import keys
+from shared.bundles import list_manifests, load_bundle
+from shared.data import ensure_data, read_csv
+from shared.features import MODEL_KINDS
+from shared.predictor import Predictor
+from shared.settings import get_settings
+from shared.training import TRAINERS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+
+
+@app.command()
+def setup() -> None:
+    """Copy the client's CSV files into the data directory where they are missing."""
+    settings = get_settings()
+    copied = ensure_data(settings.data_dir, settings.source_data_dir)
+    done = f"copied {', '.join(copied)}" if copied else "already complete"
+    console.print(f"data in {settings.data_dir}: {done}")
+
+
+@app.command()
+def train(
+    kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODEL_KINDS)}.")] = "baseline",
+    if_missing: Annotated[
+        bool, typer.Option("--if-missing", help="Do nothing when a bundle of this kind exists.")
+    ] = False,
+) -> None:
+    """Train a model kind into a new, immutable bundle version."""
+    settings = get_settings()
+    if kind not in TRAINERS:
+        raise typer.BadParameter(f"unknown kind {kind!r}; choose from {', '.join(TRAINERS)}")
+    existing = [m for m in list_manifests(settings.model_dir) if m.kind == kind]
+    if if_missing and existing:
+        console.print(f"{kind}: bundle {existing[-1].version} exists, nothing to train")
+        return
+    with console.status(f"training {kind}…"):
+        manifest = TRAINERS[kind](settings)
+    test = manifest.metrics["test"]
+    console.print(
+        f"wrote {settings.model_dir / manifest.version} ({kind}): test R² {test['r2']:.3f}, "
+        f"MAE ${test['mae']:,.0f}"
+    )
+
+
+def _active_version() -> str | None:
+    """The service's active version, if its Redis can be reached quickly."""
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1)
+    try:
+        value = client.get(keys.ACTIVE_VERSION)
+    except redis.RedisError:
+        return None
+    return value.decode() if value else None
+
+
+@app.command()
+def models() -> None:
+    """List bundles with their held-out metrics and which one the service has active."""
+    settings = get_settings()
+    active = _active_version()
+    table = Table(title=f"bundles in {settings.model_dir}")
+    for column in ("version", "kind", "created", "test R²", "test MAE", "test MAPE", "active"):
+        table.add_column(column)
+    for m in list_manifests(settings.model_dir):
+        test = m.metrics.get("test", {})
+        table.add_row(
+            m.version,
+            m.kind,
+            m.created_at,
+            f"{test.get('r2', float('nan')):.3f}",
+            f"${test.get('mae', float('nan')):,.0f}",
+            f"{test.get('mape', float('nan')):.1%}",
+            "yes" if m.version == active else "",
+        )
+    console.print(table)
+    if active is None:
+        console.print(f"(active version unknown: Redis at {settings.redis_url} not reachable)")
+
+
+@app.command()
+def predict(
+    input_csv: Annotated[Path, typer.Argument(help="Houses, with the columns the model needs.")],
+    model: Annotated[str, typer.Option("--model", help="Bundle version, e.g. v1.")],
+    out: Annotated[Path | None, typer.Option(help="Write a CSV here instead of stdout.")] = None,
+) -> None:
+    """Score a CSV offline through the same code path the workers use."""
+    settings = get_settings()
+    predictor = Predictor(load_bundle(settings.model_dir, model))
+    houses = read_csv(input_csv)
+    result = pd.DataFrame(
+        {
+            "row": range(len(houses)),
+            "prediction": predictor.predict(houses).round(2),
+            "model_version": predictor.version,
+        }
+    )
+    if out is None:
+        typer.echo(result.to_csv(index=False), nl=False)
+    else:
+        result.to_csv(out, index=False)
+        console.print(f"wrote {len(result)} predictions to {out}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,29 @@
+"""Joining zipcode demographics onto houses, the same way for training and serving."""
+
+import pandas as pd
+
+from shared.features import ZIPCODE
+
+
+class UnknownZipcodeError(ValueError):
+    """A house lies outside the area the model was trained on.
+
+    Raised instead of filling medians: an estimate for an unknown area would look as confident
+    as any other while resting on invented neighbourhood data.
+    """
+
+    def __init__(self, zipcodes: list[str]) -> None:
+        self.zipcodes = zipcodes
+        shown = ", ".join(zipcodes[:10]) + (" …" if len(zipcodes) > 10 else "")
+        super().__init__(f"zipcode outside the area this model serves: {shown}")
+
+
+def join_demographics(houses: pd.DataFrame, demographics: pd.DataFrame) -> pd.DataFrame:
+    """Left-join demographics on zipcode (one vectorised merge), keeping row order and index."""
+    indexed = demographics.set_index(ZIPCODE)
+    unknown = sorted(set(houses[ZIPCODE]) - set(indexed.index))
+    if unknown:
+        raise UnknownZipcodeError(unknown)
+    joined = indexed.reindex(houses[ZIPCODE].to_numpy())
+    joined.index = houses.index
+    return pd.concat([houses, joined], axis=1)

@@ -1,0 +1,55 @@
+"""Every knob of the service, read from `REALTY_*` environment variables.
+
+One module so that the API, the workers, training and the tests agree on paths, limits and
+timeouts; each default is chosen on purpose and the reason sits next to it.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REALTY_", extra="ignore")
+
+    # --- data and bundles -------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Where the client's CSV files are read from.")
+    source_data_dir: Path = Field(
+        Path("../shared/data"),
+        description="Where set-up copies the client's CSV files from when data_dir lacks them.",
+    )
+    model_dir: Path = Field(Path("model_artifacts"), description="Root of the versioned bundles.")
+    model_version: str | None = Field(
+        None, description="The bundle a worker serves; unset means the newest bundle on disk."
+    )
+
+    # --- Redis and Celery -------------------------------------------------------------------
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Connect/read timeouts keep a Redis outage a fast 503 instead of a hanging request.
+    redis_socket_timeout_s: float = 2.0
+    # Unacked messages return to the queue after this long (kombu's Redis visibility timeout).
+    # It must exceed the longest task (the hard time limit below) or a slow task runs twice.
+    visibility_timeout_s: int = 300
+    task_soft_time_limit_s: int = 60
+    task_time_limit_s: int = 120
+    worker_concurrency: int = 1
+    # Heartbeats tell the API which versions have a live, warm worker.
+    heartbeat_interval_s: float = 2.0
+    heartbeat_ttl_s: float = 10.0
+
+    # --- API limits and deadlines -------------------------------------------------------------
+    predict_timeout_s: float = Field(10.0, description="Deadline of a sync prediction (504 after).")
+    retry_after_s: int = Field(5, description="Retry-After sent with every 503.")
+    max_body_bytes: int = Field(32 * 1024 * 1024, description="Larger bodies get 413.")
+    max_batch_rows: int = Field(100_000, description="Larger batch jobs get 413.")
+    batch_chunk_rows: int = Field(1_000, description="Rows per chunk task of a batch job.")
+    job_ttl_s: int = Field(24 * 3600, description="How long batch results are kept.")
+    reply_ttl_s: int = Field(60, description="How long an unread sync reply lives in Redis.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings; tests build their own `Settings(...)` instead."""
+    return Settings()

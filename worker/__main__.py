@@ -1,0 +1,48 @@
+"""`python -m worker [--model VERSION]`: start a Celery worker for one model version.
+
+The version decides the queue and the node name (`<version>@<host>`, as Flower shows it), so
+it is resolved here, before Celery starts, and handed to the pool processes via the environment.
+"""
+
+import os
+
+import typer
+
+from shared import keys
+from shared.settings import get_settings
+from worker.serving import resolve_version
+
+cli = typer.Typer(add_completion=False)
+
+
+@cli.command()
+def main(
+    model: str | None = typer.Option(None, help="Bundle version to serve (default: newest)."),
+    concurrency: int | None = typer.Option(None, help="Processes (default: setting)."),
+    name: str = typer.Option("%h", help="Host part of the Celery node name."),
+    loglevel: str = typer.Option("INFO"),
+) -> None:
+    settings = get_settings()
+    version = model or resolve_version(settings)
+    os.environ["REALTY_MODEL_VERSION"] = version
+    # One BLAS/OpenMP thread per process: the pool already uses every core.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    get_settings.cache_clear()
+    from worker.app import celery_app
+
+    celery_app.worker_main(
+        [
+            "worker",
+            f"--queues={keys.queue_name(version)}",
+            f"--hostname={version}@{name}",
+            f"--concurrency={concurrency or settings.worker_concurrency}",
+            f"--loglevel={loglevel}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    cli()
