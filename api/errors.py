@@ -1,6 +1,11 @@
 """Faults of the service, mapped to clear HTTP answers (never a bare 500 for a known fault)."""
 
+import math
+from typing import Any
+
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -30,6 +35,32 @@ class BodyTooLargeError(Exception):
     pass
 
 
+def _json_safe(value: Any) -> Any:
+    """Echoed inputs may hold NaN or Infinity, which JSON cannot carry: show them as text."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _explain(error: dict[str, Any]) -> dict[str, Any]:
+    """Make every 422 readable by an agent and serialisable whatever the input was."""
+    error = {**error, "input": _json_safe(error.get("input"))}
+    if error.get("type") == "extra_forbidden":
+        field = error["loc"][-1]
+        error["msg"] = f"unknown field {field!r}: not a column of the house data (a typo?)"
+    return error
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    explained = RequestValidationError([_explain(e) for e in exc.errors()], body=exc.body)
+    return await request_validation_exception_handler(request, explained)
+
+
 def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     retry = {"Retry-After": str(settings.retry_after_s)}
 
@@ -50,6 +81,7 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
     async def too_large(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=413)
 
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ServiceUnavailableError, unavailable)
     for error in (RedisConnectionError, RedisTimeoutError, OperationalError):
         app.add_exception_handler(error, redis_down)

@@ -48,7 +48,7 @@ def _annotation(spec: FieldSpec) -> Any:
         return Annotated[
             str,
             BeforeValidator(_zipcode_text),
-            Field(pattern=r"^\d{5}$", description=spec.description, examples=["98118"]),
+            Field(pattern=r"^[0-9]{5}$", description=spec.description, examples=["98118"]),
         ]
     python_type = int if spec.kind == "int" else float
     return Annotated[

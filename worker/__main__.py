@@ -5,6 +5,7 @@ it is resolved here, before Celery starts, and handed to the pool processes via 
 """
 
 import os
+import socket
 
 import typer
 
@@ -24,7 +25,9 @@ def main(
 ) -> None:
     settings = get_settings()
     version = model or resolve_version(settings)
+    node = f"{version}@{name.replace('%h', socket.gethostname())}"
     os.environ["REALTY_MODEL_VERSION"] = version
+    os.environ["REALTY_WORKER_NODE"] = node
     # One BLAS/OpenMP thread per process: the pool already uses every core.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -35,7 +38,7 @@ def main(
         [
             "worker",
             f"--queues={keys.queue_name(version)}",
-            f"--hostname={version}@{name}",
+            f"--hostname={node}",
             f"--concurrency={concurrency or settings.worker_concurrency}",
             f"--loglevel={loglevel}",
             "--without-gossip",

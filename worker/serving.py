@@ -42,7 +42,7 @@ class Heartbeat(threading.Thread):
         self.manifest_json = predictor.bundle.manifest.model_dump_json()
         self.interval = settings.heartbeat_interval_s
         self.ttl = settings.heartbeat_ttl_s
-        self.member = f"{socket.gethostname()}:{os.getpid()}"
+        self.member = f"{settings.worker_node or socket.gethostname()}:{os.getpid()}"
         self.stopping = threading.Event()
 
     def beat(self) -> None:

@@ -5,6 +5,7 @@ and redelivery after a lost worker safe.
 """
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -16,6 +17,8 @@ from shared.jobs import encode_chunk
 from shared.settings import get_settings
 from worker import serving
 from worker.app import celery_app
+
+log = logging.getLogger(__name__)
 
 
 @celery_app.task(name=keys.PREDICT_ONE_TASK)
@@ -31,6 +34,9 @@ def predict_one(house: dict[str, Any], reply_to: str) -> None:
         }
     except UnknownZipcodeError as exc:
         reply = {"error": "unknown_zipcode", "detail": str(exc), "zipcodes": exc.zipcodes}
+    except Exception as exc:  # the waiting caller gets an answer now, not a timeout later
+        log.exception("prediction failed")
+        reply = {"error": "internal", "detail": f"{type(exc).__name__}: {exc}"}
     with state.redis.pipeline() as pipe:
         pipe.rpush(reply_to, json.dumps(reply))
         pipe.expire(reply_to, get_settings().reply_ttl_s)

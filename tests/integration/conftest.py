@@ -1,0 +1,47 @@
+"""Integration fixtures: a whole service on real processes, shared by the tests of a session."""
+
+from collections.abc import Iterator
+
+import pandas as pd
+import pytest
+import requests
+from stack import REPO, Stack, as_rows, running_stack
+
+# Small limits so that the 413 and chunking behaviour is exercised with small payloads.
+SESSION_SETTINGS = {
+    "batch_chunk_rows": 30,
+    "max_body_bytes": 2_000_000,
+    "max_batch_rows": 5_000,
+}
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(
+        tmp_path_factory.mktemp("stack"), workers=1, concurrency=2, **SESSION_SETTINGS
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> Iterator[requests.Session]:
+    """An HTTP session whose relative URLs go to the stack's API."""
+
+    class Session(requests.Session):
+        def request(self, method: str, url: str, *args, **kwargs):  # type: ignore[override]
+            kwargs.setdefault("timeout", 30)
+            return super().request(method, stack.api_url + url, *args, **kwargs)
+
+    with Session() as session:
+        yield session
+
+
+@pytest.fixture(scope="session")
+def future_examples() -> pd.DataFrame:
+    return pd.read_csv(REPO / "data" / "future_unseen_examples.csv", dtype={"zipcode": str})
+
+
+@pytest.fixture
+def house(future_examples: pd.DataFrame) -> dict:
+    """One valid house as a JSON-ready dict (the first future example); tests may edit it."""
+    return as_rows(future_examples.head(1))[0]

@@ -1,0 +1,202 @@
+"""Real processes for integration tests: redis-server, Celery workers and the API, each on a free
+loopback port, each stopped by its own PID (process group) when the test is done, pass or fail."""
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import redis
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+from redis_server import redis_server_path  # noqa: E402
+
+
+def as_rows(frame: pd.DataFrame) -> list[dict]:
+    """Rows as a JSON client would send them: plain numbers, text zipcodes, null for missing."""
+    return json.loads(frame.to_json(orient="records"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+@dataclass
+class Process:
+    """A child started in its own process group, so stopping it also stops its children."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen | None = None
+
+    def start(self) -> "Process":
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            self.argv,
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        if self.running():
+            os.killpg(self.pid, sig)
+
+    def stop(self, timeout: float = 15) -> None:
+        """Polite stop (SIGTERM: Celery's warm shutdown), then SIGKILL if it does not exit."""
+        if not self.running():
+            return
+        self.signal_group(signal.SIGCONT)
+        self.signal_group(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        if self.running():
+            os.killpg(self.pid, signal.SIGKILL)
+            self.popen.wait(10)  # type: ignore[union-attr]
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Stack:
+    """One service instance: its Redis, its workers and its API, sharing one environment."""
+
+    workdir: Path
+    env: dict[str, str]
+    redis_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    redis_proc: Process | None = None
+    api_proc: Process | None = None
+    workers: list[Process] = field(default_factory=list)
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def redis_client(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_url, decode_responses=True, socket_timeout=5)
+
+    def start_redis(self) -> Process:
+        """AOF on, as in production, so a restart keeps queued jobs and the active version."""
+        data_dir = self.workdir / "redis"
+        data_dir.mkdir(exist_ok=True)
+        argv = [redis_server_path(), "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+        argv += ["--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "always"]
+        argv += ["--save", "", "--maxmemory-policy", "noeviction"]
+        self.redis_proc = Process("redis", argv, self.env, self.workdir / "redis.log").start()
+        wait_for(lambda: self.redis_client().ping(), 10, "redis-server")
+        return self.redis_proc
+
+    def start_worker(self, *, concurrency: int = 1, wait: bool = True) -> Process:
+        name = f"w{len(self.workers) + 1}"
+        argv = [sys.executable, "-m", "worker", "--concurrency", str(concurrency), "--name", name]
+        proc = Process(name, argv, self.env, self.workdir / f"{name}.log").start()
+        self.workers.append(proc)
+        if wait:
+            wait_for(lambda: self.live_worker_processes(name) >= concurrency, 60, f"worker {name}")
+        return proc
+
+    def live_worker_processes(self, name: str | None = None) -> int:
+        client = self.redis_client()
+        members = [
+            member
+            for key in client.scan_iter("realty:workers:*")
+            for member in client.zrangebyscore(key, time.time() - 10, "+inf")
+        ]
+        return len(members) if name is None else sum(1 for m in members if f"@{name}:" in m)
+
+    def start_api(self) -> Process:
+        argv = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app"]
+        argv += ["--host", "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning"]
+        self.api_proc = Process("api", argv, self.env, self.workdir / "api.log").start()
+        wait_for(lambda: requests.get(f"{self.api_url}/health/live", timeout=1).ok, 30, "API")
+        return self.api_proc
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        wait_for(
+            lambda: requests.get(f"{self.api_url}/health/ready", timeout=2).status_code == 200,
+            timeout,
+            "API readiness",
+        )
+
+    def stop(self) -> None:
+        for proc in [self.api_proc, *self.workers, self.redis_proc]:
+            if proc is not None:
+                proc.stop()
+
+    def logs(self) -> str:
+        procs = [p for p in [self.api_proc, *self.workers, self.redis_proc] if p is not None]
+        return "\n".join(f"--- {p.name} ---\n{p.log_tail()}" for p in procs)
+
+
+@contextlib.contextmanager
+def running_stack(
+    workdir: Path, *, workers: int = 1, concurrency: int = 1, **settings: object
+) -> Iterator[Stack]:
+    """A whole service; `settings` become REALTY_* environment variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
+    env |= {f"REALTY_{k.upper()}": str(v) for k, v in settings.items()}
+    env |= {
+        "REALTY_MODEL_DIR": str(REPO / "model_artifacts"),
+        "REALTY_DATA_DIR": str(REPO / "data"),
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    stack = Stack(workdir=workdir, env=env)
+    env["REALTY_REDIS_URL"] = stack.redis_url
+    try:
+        stack.start_redis()
+        for _ in range(workers):
+            stack.start_worker(concurrency=concurrency)
+        stack.start_api()
+        stack.wait_ready()
+        yield stack
+    except BaseException:
+        print(stack.logs())
+        raise
+    finally:
+        stack.stop()

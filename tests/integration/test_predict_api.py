@@ -1,0 +1,122 @@
+"""POST /v1/predict and /v1/predict/minimal: answers, and clear 4xx for bad input."""
+
+import pytest
+import requests
+
+MINIMAL = (
+    "bedrooms",
+    "bathrooms",
+    "sqft_living",
+    "sqft_lot",
+    "floors",
+    "sqft_above",
+    "sqft_basement",
+    "zipcode",
+)
+
+
+def test_full_house_gets_a_price_with_version_and_request_id(api: requests.Session, house: dict):
+    response = api.post("/v1/predict", json=house)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert 50_000 < body["prediction"] < 5_000_000
+    assert body["model_version"].startswith("v")
+    assert body["model_kind"] == "baseline"
+    assert len(body["request_id"]) == 32
+    assert body["currency"] == "USD"
+
+
+def test_minimal_endpoint_needs_only_the_model_fields_and_agrees(
+    api: requests.Session, house: dict
+):
+    full = api.post("/v1/predict", json=house).json()
+    minimal = api.post("/v1/predict/minimal", json={k: house[k] for k in MINIMAL})
+    assert minimal.status_code == 200, minimal.text
+    assert minimal.json()["prediction"] == full["prediction"]
+
+
+def test_known_columns_an_endpoint_does_not_use_are_ignored(api: requests.Session, house: dict):
+    response = api.post("/v1/predict/minimal", json=house | {"price": 1, "id": "7", "date": "x"})
+    assert response.status_code == 200, response.text
+
+
+def test_zipcode_may_be_a_number(api: requests.Session, house: dict):
+    response = api.post("/v1/predict", json=house | {"zipcode": int(house["zipcode"])})
+    assert response.status_code == 200, response.text
+
+
+def _locations(response: requests.Response) -> list[tuple]:
+    return [tuple(error["loc"]) for error in response.json()["detail"]]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"bedrooms": None}, "bedrooms"),
+        ({"bedrooms": "three"}, "bedrooms"),
+        ({"bathrooms": "2"}, "bathrooms"),
+        ({"bedrooms": 2.5}, "bedrooms"),
+        ({"sqft_lot": -5}, "sqft_lot"),
+        ({"sqft_living": 10_000_000, "sqft_above": 10_000_000}, "sqft_living"),
+        ({"floors": 40}, "floors"),
+        ({"zipcode": "981"}, "zipcode"),
+        ({"zipcode": "90210"}, "zipcode"),
+        ({"bedroomz": 3}, "bedroomz"),
+    ],
+)
+def test_bad_field_gets_422_naming_it(api: requests.Session, house: dict, change: dict, field: str):
+    response = api.post("/v1/predict", json=house | change)
+    assert response.status_code == 422, response.text
+    assert ("body", field) in _locations(response)
+
+
+def test_missing_field_gets_422_naming_it(api: requests.Session, house: dict):
+    del house["grade"]
+    response = api.post("/v1/predict", json=house)
+    assert response.status_code == 422
+    assert ("body", "grade") in _locations(response)
+    assert "required" in response.text.lower()
+
+
+def test_non_finite_number_gets_422_not_500(api: requests.Session, house: dict):
+    body = requests.models.complexjson.dumps(house).replace('"lat": 47.5354', '"lat": NaN')
+    assert "NaN" in body
+    response = api.post("/v1/predict", data=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert ("body", "lat") in _locations(response)
+
+
+def test_unknown_zipcode_is_named_not_filled(api: requests.Session, house: dict):
+    response = api.post("/v1/predict", json=house | {"zipcode": "10001"})
+    assert response.status_code == 422
+    assert "10001" in response.json()["detail"][0]["msg"]
+
+
+def test_impossible_house_is_rejected(api: requests.Session, house: dict):
+    response = api.post("/v1/predict", json=house | {"sqft_above": house["sqft_living"] + 500})
+    assert response.status_code == 422
+    assert "sqft_above" in response.text
+
+
+def test_unknown_field_message_says_it_is_not_a_house_column(api: requests.Session, house: dict):
+    response = api.post("/v1/predict/minimal", json=house | {"sqft_livng": 1})
+    assert response.status_code == 422
+    assert "unknown field 'sqft_livng'" in response.text
+
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '"a house"'])
+def test_malformed_body_gets_422(api: requests.Session, body: str):
+    response = api.post("/v1/predict", data=body, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_oversized_body_gets_413(api: requests.Session, house: dict):
+    response = api.post("/v1/predict", json=house | {"padding": "x" * 3_000_000})
+    assert response.status_code == 413
+    assert "limit" in response.json()["detail"]
+
+
+def test_service_keeps_working_after_bad_input(api: requests.Session, house: dict):
+    api.post("/v1/predict", data="{", headers={"content-type": "application/json"})
+    api.post("/v1/predict", json=house | {"zipcode": "00000"})
+    assert api.post("/v1/predict", json=house).status_code == 200
