@@ -35,10 +35,11 @@ class JobStore:
             pipe.hgetall(keys.job_errors_key(job_id))
             meta, ttl, done, errors = await pipe.execute()
         if not meta:
-            hours = self.settings.job_ttl_s / 3600
+            ttl_s = self.settings.job_ttl_s
+            kept = f"{ttl_s / 3600:g} h" if ttl_s >= 3600 else f"{ttl_s} s"
             raise JobNotFoundError(
-                f"no batch job {job_id!r}: the id is unknown, or the job finished more than "
-                f"{hours:g} h ago and its results were deleted"
+                f"no batch job {job_id!r}: the id is unknown, or it was submitted more than "
+                f"{kept} ago and its results were deleted"
             )
         state = derive_state(meta, len(done), errors)
         results = None

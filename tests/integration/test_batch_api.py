@@ -1,0 +1,132 @@
+"""POST /v1/batch and GET /v1/batch/{job_id}: jobs split into chunks, JSON or CSV both ways."""
+
+import csv
+import io
+import time
+
+import pandas as pd
+import pytest
+import requests
+from stack import as_rows
+
+
+def wait_done(api: requests.Session, status_url: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = requests.get(status_url, timeout=10).json()
+        if body["status"] in ("succeeded", "failed"):
+            return body
+        time.sleep(0.1)
+    raise TimeoutError(f"batch job still {body['status']} after {timeout} s")
+
+
+def test_json_batch_completes_with_one_prediction_per_row_in_order(
+    api: requests.Session, future_examples: pd.DataFrame
+):
+    submitted = api.post("/v1/batch", json={"rows": as_rows(future_examples)})
+    assert submitted.status_code == 202, submitted.text
+    accepted = submitted.json()
+    assert accepted["rows_total"] == 100
+    done = wait_done(api, accepted["status_url"])
+    assert done["status"] == "succeeded", done
+    assert done["rows_done"] == 100
+    assert [r["row"] for r in done["results"]] == list(range(100))
+    assert {r["model_version"] for r in done["results"]} == {accepted["model_version"]}
+
+
+def test_batch_predictions_equal_single_predictions(
+    api: requests.Session, future_examples: pd.DataFrame
+):
+    rows = as_rows(future_examples.head(35))  # spans two chunks of 30
+    accepted = api.post("/v1/batch", json={"rows": rows}).json()
+    batch = [r["prediction"] for r in wait_done(api, accepted["status_url"])["results"]]
+    singles = [api.post("/v1/predict", json=row).json()["prediction"] for row in rows]
+    assert batch == singles
+
+
+def test_csv_batch_in_and_csv_results_out(api: requests.Session, future_examples: pd.DataFrame):
+    body = future_examples.to_csv(index=False)
+    submitted = api.post("/v1/batch", data=body, headers={"content-type": "text/csv"})
+    assert submitted.status_code == 202, submitted.text
+    status_url = submitted.json()["status_url"]
+    assert wait_done(api, status_url)["status"] == "succeeded"
+    as_csv = requests.get(status_url, params={"format": "csv"}, timeout=10)
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    records = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert len(records) == 100
+    assert set(records[0]) == {"row", "prediction", "model_version"}
+    by_accept = requests.get(status_url, headers={"accept": "text/csv"}, timeout=10)
+    assert by_accept.text == as_csv.text
+
+
+def test_status_reports_progress_fields(api: requests.Session, future_examples: pd.DataFrame):
+    accepted = api.post("/v1/batch", json={"rows": as_rows(future_examples)}).json()
+    first = requests.get(accepted["status_url"], timeout=10).json()
+    assert first["status"] in ("queued", "running", "succeeded")
+    assert first["rows_total"] == 100
+    assert 0 <= first["rows_done"] <= 100
+    assert 0 < first["expires_in_s"] <= 24 * 3600
+
+
+def test_a_bad_row_is_named_by_index_and_field(api: requests.Session, future_examples):
+    rows = as_rows(future_examples.head(10))
+    rows[7]["bedrooms"] = -3
+    response = api.post("/v1/batch", json={"rows": rows})
+    assert response.status_code == 422
+    assert ["body", "rows", 7, "bedrooms"] in [e["loc"] for e in response.json()["detail"]]
+
+
+def test_unknown_zipcode_in_a_batch_is_named_with_its_row(api: requests.Session, future_examples):
+    rows = as_rows(future_examples.head(5))
+    rows[3]["zipcode"] = "99999"
+    response = api.post("/v1/batch", json={"rows": rows})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "rows", 3, "zipcode"]
+
+
+def test_many_bad_rows_give_a_capped_readable_answer(api: requests.Session, future_examples):
+    rows = [row | {"grade": 99} for row in as_rows(future_examples)]
+    detail = api.post("/v1/batch", json={"rows": rows}).json()["detail"]
+    assert len(detail) == 21
+    assert "100 errors" in detail[-1]["msg"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ('{"houses": []}', "application/json"),
+        ('{"rows": []}', "application/json"),
+        ("not json", "application/json"),
+        ('bedrooms,bathrooms\n"unterminated', "text/csv"),
+    ],
+)
+def test_malformed_batch_gets_422(api: requests.Session, body: str, content_type: str):
+    response = api.post("/v1/batch", data=body, headers={"content-type": content_type})
+    assert response.status_code == 422, response.text
+
+
+def test_other_content_types_get_415(api: requests.Session):
+    response = api.post("/v1/batch", data="x", headers={"content-type": "application/xml"})
+    assert response.status_code == 415
+
+
+def test_too_many_rows_get_413(api: requests.Session, future_examples: pd.DataFrame):
+    rows = as_rows(future_examples.head(1)) * 5_001  # the test stack allows 5,000
+    response = api.post("/v1/batch", json={"rows": rows})
+    assert response.status_code == 413
+    assert "5,000" in response.json()["detail"]
+
+
+def test_too_large_body_gets_413_even_when_streamed(api: requests.Session):
+    def chunks():
+        for _ in range(300):
+            yield b"x" * 10_000
+
+    response = api.post("/v1/batch", data=chunks(), headers={"content-type": "text/csv"})
+    assert response.status_code == 413
+
+
+def test_unknown_job_gets_404_with_a_clear_message(api: requests.Session):
+    response = api.get("/v1/batch/0123456789abcdef")
+    assert response.status_code == 404
+    assert "unknown" in response.json()["detail"]

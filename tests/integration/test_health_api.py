@@ -1,0 +1,38 @@
+"""Health, readiness, model listing and the OpenAPI document."""
+
+import requests
+
+
+def test_live_answers_ok(api: requests.Session):
+    assert api.get("/health/live").json() == {"status": "ok"}
+
+
+def test_ready_names_the_active_version_and_its_workers(api: requests.Session):
+    body = api.get("/health/ready").json()
+    assert body["status"] == "ready"
+    assert body["active_version"].startswith("v")
+    assert body["workers"] == 2  # one worker, two pool processes
+
+
+def test_models_lists_the_active_bundle_with_its_metrics(api: requests.Session):
+    models = api.get("/v1/models").json()
+    active = [m for m in models if m["active"]]
+    assert len(active) == 1
+    assert active[0]["kind"] == "baseline"
+    assert round(active[0]["metrics"]["test"]["r2"], 3) == 0.728
+    assert "zipcode" in active[0]["request_fields"]
+
+
+def test_openapi_documents_every_endpoint(api: requests.Session):
+    paths = api.get("/openapi.json").json()["paths"]
+    for path in (
+        "/v1/predict",
+        "/v1/predict/minimal",
+        "/v1/batch",
+        "/v1/batch/{job_id}",
+        "/v1/models",
+        "/health/live",
+        "/health/ready",
+    ):
+        assert path in paths
+    assert api.get("/docs").status_code == 200

@@ -1,0 +1,42 @@
+"""The served model is the client's model, and the API answers what `realty predict` computes."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import requests
+from stack import REPO, Stack, as_rows
+
+
+def test_every_future_example_via_api_equals_offline_realty_predict(
+    api: requests.Session, stack: Stack, future_examples: pd.DataFrame, tmp_path
+):
+    version = api.get("/health/ready").json()["active_version"]
+    out = tmp_path / "offline.csv"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli",
+            "predict",
+            str(REPO / "data" / "future_unseen_examples.csv"),
+            "--model",
+            version,
+            "--out",
+            str(out),
+        ],
+        cwd=REPO,
+        env=stack.env,
+        check=True,
+    )
+    offline = pd.read_csv(out)["prediction"].tolist()
+    served = [api.post("/v1/predict", json=row).json() for row in as_rows(future_examples)]
+    assert [s["model_version"] for s in served] == [version] * 100
+    assert [s["prediction"] for s in served] == offline
+
+
+def test_served_bundle_reproduces_the_clients_r2(api: requests.Session):
+    """The bundle's held-out R² on the client's split (computed at training, checked again in
+    tests/unit/test_training.py) is the client's 0.728."""
+    active = next(m for m in api.get("/v1/models").json() if m["active"])
+    assert round(active["metrics"]["test"]["r2"], 3) == 0.728
