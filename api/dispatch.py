@@ -19,6 +19,7 @@ from api.job_store import JobStore
 from shared import keys
 from shared.bundles import Manifest
 from shared.jobs import chunk_bounds
+from shared.liveness import live_nodes_async
 from shared.settings import Settings
 
 
@@ -32,8 +33,7 @@ class Dispatcher:
         self._manifests: dict[str, Manifest] = {}
 
     async def live_workers(self, version: str) -> int:
-        since = time.time() - self.settings.heartbeat_ttl_s
-        return int(await self.redis.zcount(keys.workers_key(version), since, "+inf"))
+        return len(await live_nodes_async(self.redis, version, self.settings.heartbeat_ttl_s))
 
     async def serving_version(self, pinned: str | None = None) -> Manifest:
         """The version a request goes to (the active one, or a pinned one) once we know a warm

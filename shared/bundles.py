@@ -131,8 +131,9 @@ def write_bundle(
         return manifest
 
 
-def load_bundle(model_dir: Path, version: str) -> Bundle:
-    """Load a bundle after checking every file against the manifest's checksums."""
+def verify_bundle(model_dir: Path, version: str) -> Manifest:
+    """The manifest, after checking every file against its checksum and that the installed
+    scikit-learn is the one the model was trained with."""
     bundle_dir = model_dir / version
     if not (bundle_dir / MANIFEST_FILE).exists():
         available = ", ".join(m.version for m in list_manifests(model_dir)) or "none"
@@ -147,5 +148,11 @@ def load_bundle(model_dir: Path, version: str) -> Bundle:
             f"bundle {version} was trained with scikit-learn {trained} but {installed} is "
             "installed; retrain it or install the pinned version"
         )
+    return manifest
+
+
+def load_bundle(model_dir: Path, version: str) -> Bundle:
+    manifest = verify_bundle(model_dir, version)
+    bundle_dir = model_dir / version
     demographics = pd.read_csv(bundle_dir / DEMOGRAPHICS_FILE, dtype={ZIPCODE: str})
     return Bundle(manifest, joblib.load(bundle_dir / MODEL_FILE), demographics)

@@ -12,7 +12,7 @@ def queue_name(version: str) -> str:
 
 
 def workers_key(version: str) -> str:
-    """Sorted set of live worker processes of a version, scored by last heartbeat (unix s)."""
+    """Sorted set of live worker nodes of a version, scored by last heartbeat (unix s)."""
     return f"realty:workers:{version}"
 
 

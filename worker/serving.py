@@ -1,20 +1,17 @@
-"""What a worker process serves: its one loaded model, and the heartbeat that advertises it.
+"""What a worker pool process serves: its one loaded model and its Redis connection.
 
-This is the only process-global state of a worker. It is filled once per process after the fork
-(`worker_process_init`), so every prefork child owns its model and its Redis connection.
+This is the only process-global state of a worker. It is filled once per pool process after the
+fork (`worker_process_init`), so every child owns its model and its connection, and no thread
+or socket is shared across a fork.
 """
 
 import logging
 import os
-import socket
-import threading
-import time
 from dataclasses import dataclass
 
 import redis
 
-from shared import keys
-from shared.bundles import latest_version, load_bundle
+from shared.bundles import Manifest, latest_version, load_bundle, verify_bundle
 from shared.predictor import Predictor
 from shared.settings import Settings
 
@@ -28,54 +25,15 @@ def resolve_version(settings: Settings) -> str:
     return version
 
 
-class Heartbeat(threading.Thread):
-    """Tells the API, every few seconds, that this process is warm and serves its version.
-
-    It also registers the bundle's manifest and, when no version is active yet, makes this one
-    active: a fresh system becomes ready as soon as its first worker is.
-    """
-
-    def __init__(self, client: redis.Redis, predictor: Predictor, settings: Settings) -> None:
-        super().__init__(name="realty-heartbeat", daemon=True)
-        self.client = client
-        self.version = predictor.version
-        self.manifest_json = predictor.bundle.manifest.model_dump_json()
-        self.interval = settings.heartbeat_interval_s
-        self.ttl = settings.heartbeat_ttl_s
-        self.member = f"{settings.worker_node or socket.gethostname()}:{os.getpid()}"
-        self.stopping = threading.Event()
-
-    def beat(self) -> None:
-        now = time.time()
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.set(keys.manifest_key(self.version), self.manifest_json)
-            pipe.sadd(keys.MODELS, self.version)
-            pipe.zadd(keys.workers_key(self.version), {self.member: now})
-            pipe.zremrangebyscore(keys.workers_key(self.version), 0, now - self.ttl)
-            pipe.set(keys.ACTIVE_VERSION, self.version, nx=True)
-            pipe.execute()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                self.beat()
-            except redis.RedisError as exc:  # Redis away: keep trying, the worker keeps running
-                log.warning("heartbeat failed: %s", exc)
-            self.stopping.wait(self.interval)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        try:
-            self.client.zrem(keys.workers_key(self.version), self.member)
-        except redis.RedisError as exc:
-            log.warning("could not deregister %s: %s", self.member, exc)
+def verified_manifest(settings: Settings) -> Manifest:
+    """The served bundle's manifest, after checking its files (without unpickling the model)."""
+    return verify_bundle(settings.model_dir, resolve_version(settings))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Serving:
     predictor: Predictor
     redis: redis.Redis
-    heartbeat: Heartbeat
 
 
 _serving: Serving | None = None
@@ -90,16 +48,9 @@ def start(settings: Settings) -> Serving:
         socket_connect_timeout=settings.redis_socket_timeout_s,
         decode_responses=True,
     )
-    heartbeat = Heartbeat(client, predictor, settings)
-    heartbeat.start()
-    _serving = Serving(predictor, client, heartbeat)
-    log.info("process %s serves model %s", os.getpid(), predictor.version)
+    _serving = Serving(predictor, client)
+    log.info("process %s loaded model %s", os.getpid(), predictor.version)
     return _serving
-
-
-def stop() -> None:
-    if _serving is not None:
-        _serving.heartbeat.stop()
 
 
 def current() -> Serving:

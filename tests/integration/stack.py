@@ -17,6 +17,9 @@ import pandas as pd
 import redis
 import requests
 
+from shared import keys
+from shared.liveness import live_nodes_sync
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 from redis_server import redis_server_path  # noqa: E402
@@ -138,17 +141,14 @@ class Stack:
         proc = Process(name, argv, self.env, self.workdir / f"{name}.log").start()
         self.workers.append(proc)
         if wait:
-            wait_for(lambda: self.live_worker_processes(name) >= concurrency, 60, f"worker {name}")
+            wait_for(lambda: self.live_workers(name) == 1, 60, f"worker {name}")
         return proc
 
-    def live_worker_processes(self, name: str | None = None) -> int:
+    def live_workers(self, name: str | None = None) -> int:
         client = self.redis_client()
-        members = [
-            member
-            for key in client.scan_iter("realty:workers:*")
-            for member in client.zrangebyscore(key, time.time() - 10, "+inf")
-        ]
-        return len(members) if name is None else sum(1 for m in members if f"@{name}:" in m)
+        ttl = float(self.env.get("REALTY_HEARTBEAT_TTL_S", 10))
+        nodes = [n for v in client.smembers(keys.MODELS) for n in live_nodes_sync(client, v, ttl)]
+        return len(nodes) if name is None else sum(1 for n in nodes if n.endswith(f"@{name}"))
 
     def start_api(self) -> Process:
         argv = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app"]

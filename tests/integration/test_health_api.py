@@ -11,7 +11,7 @@ def test_ready_names_the_active_version_and_its_workers(api: requests.Session):
     body = api.get("/health/ready").json()
     assert body["status"] == "ready"
     assert body["active_version"].startswith("v")
-    assert body["workers"] == 2  # one worker, two pool processes
+    assert body["workers"] == 1
 
 
 def test_models_lists_the_active_bundle_with_its_metrics(api: requests.Session):
