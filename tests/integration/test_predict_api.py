@@ -3,16 +3,8 @@
 import pytest
 import requests
 
-MINIMAL = (
-    "bedrooms",
-    "bathrooms",
-    "sqft_living",
-    "sqft_lot",
-    "floors",
-    "sqft_above",
-    "sqft_basement",
-    "zipcode",
-)
+from shared.features import MINIMAL_FIELDS
+
 
 
 def test_full_house_gets_a_price_with_version_and_request_id(api: requests.Session, house: dict):
@@ -30,7 +22,7 @@ def test_minimal_endpoint_needs_only_the_model_fields_and_agrees(
     api: requests.Session, house: dict
 ):
     full = api.post("/v1/predict", json=house).json()
-    minimal = api.post("/v1/predict/minimal", json={k: house[k] for k in MINIMAL})
+    minimal = api.post("/v1/predict/minimal", json={k: house[k] for k in MINIMAL_FIELDS})
     assert minimal.status_code == 200, minimal.text
     assert minimal.json()["prediction"] == full["prediction"]
 
