@@ -6,7 +6,6 @@ import requests
 from shared.features import MINIMAL_FIELDS
 
 
-
 def test_full_house_gets_a_price_with_version_and_request_id(api: requests.Session, house: dict):
     response = api.post("/v1/predict", json=house)
     assert response.status_code == 200, response.text
