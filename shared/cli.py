@@ -11,9 +11,11 @@ from rich.table import Table
 
 from shared import keys
 from shared.bundles import list_manifests, load_bundle
+from shared.celery_app import make_celery
 from shared.data import ensure_data, read_csv
 from shared.features import MODEL_KINDS
 from shared.predictor import Predictor
+from shared.rollout import Rollout, RolloutError
 from shared.settings import get_settings
 from shared.training import TRAINERS
 
@@ -54,15 +56,48 @@ def train(
     )
 
 
+def _redis(timeout: float = 2.0) -> redis.Redis:
+    settings = get_settings()
+    return redis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=timeout,
+        socket_timeout=max(timeout, settings.redis_socket_timeout_s) + 10,
+    )
+
+
 def _active_version() -> str | None:
     """The service's active version, if its Redis can be reached quickly."""
-    settings = get_settings()
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.5, socket_timeout=1)
     try:
-        value = client.get(keys.ACTIVE_VERSION)
+        return _redis(timeout=0.5).get(keys.ACTIVE_VERSION)
     except redis.RedisError:
         return None
-    return value.decode() if value else None
+
+
+def _rollout() -> Rollout:
+    settings = get_settings()
+    return Rollout(make_celery(settings), _redis(), settings, echo=console.print)
+
+
+@app.command()
+def rollout(version: Annotated[str, typer.Argument(help="The version to make active.")]) -> None:
+    """Start VERSION's workers, wait until they are warm, make it active, drain the old one."""
+    try:
+        _rollout().run(version)
+    except RolloutError as exc:
+        console.print(f"[red]rollout stopped:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def rollback() -> None:
+    """Roll out the version that was active before the last switch, the same way."""
+    manager = _rollout()
+    try:
+        manager.run(manager.previous())
+    except RolloutError as exc:
+        console.print(f"[red]rollback stopped:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 @app.command()

@@ -1,9 +1,12 @@
 """Names of everything the API and the workers share in Redis, in one place."""
 
 ACTIVE_VERSION = "realty:active_version"
+PREVIOUS_VERSION = "realty:previous_version"  # what `realty rollback` returns to
+ROLLOUT_TARGET = "realty:rollout_target"  # a version worker pools start before it is activated
 MODELS = "realty:models"  # set of versions some worker has registered
 PREDICT_ONE_TASK = "realty.predict_one"
 PREDICT_CHUNK_TASK = "realty.predict_chunk"
+PING_TASK = "realty.ping"
 
 
 def queue_name(version: str) -> str:

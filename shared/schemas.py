@@ -152,3 +152,8 @@ class ModelInfo(BaseModel):
 
 class ProblemDetail(BaseModel):
     detail: Any
+
+
+class Activation(BaseModel):
+    active: str
+    previous: str | None = Field(description="The version that was active before.")

@@ -29,11 +29,13 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Connect/read timeouts keep a Redis outage a fast 503 instead of a hanging request.
     redis_socket_timeout_s: float = 2.0
-    # Unacked messages return to the queue after this long (kombu's Redis visibility timeout).
-    # It must exceed the longest task (the hard time limit below) or a slow task runs twice.
-    visibility_timeout_s: int = 300
-    task_soft_time_limit_s: int = 60
-    task_time_limit_s: int = 120
+    # Unacked messages of a worker that died return to the queue after this long (kombu's Redis
+    # visibility timeout): it bounds how long a batch job stalls after a crash. It must exceed the
+    # longest task (the hard time limit below) or a slow task would run twice. A chunk of
+    # 1,000 rows takes well under a second, so 30 s is a wide margin.
+    visibility_timeout_s: int = 60
+    task_soft_time_limit_s: int = 20
+    task_time_limit_s: int = 30
     worker_concurrency: int = 1
     worker_node: str | None = Field(
         None, description="Celery node name (`<version>@<host>`); set by `python -m worker`."
@@ -41,6 +43,19 @@ class Settings(BaseSettings):
     # Heartbeats tell the API which versions have a live, warm worker.
     heartbeat_interval_s: float = 2.0
     heartbeat_ttl_s: float = 10.0
+
+    # --- rollout -----------------------------------------------------------------------------
+    rollout_warm_timeout_s: float = Field(
+        120.0, description="How long a rollout waits for the new version's workers to be warm."
+    )
+    rollout_drain_timeout_s: float = Field(
+        600.0, description="How long old workers get to empty their queue (batch jobs included)."
+    )
+    pool_poll_s: float = Field(1.0, description="How often a worker pool re-reads the pointers.")
+    admin_token: str | None = Field(
+        None,
+        description="When set, POST /v1/models/{version}/activate needs `Authorization: Bearer`.",
+    )
 
     # --- API limits and deadlines -------------------------------------------------------------
     predict_timeout_s: float = Field(10.0, description="Deadline of a sync prediction (504 after).")

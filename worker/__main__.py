@@ -7,6 +7,11 @@ it is resolved here, before Celery starts, and handed to the pool processes via 
 import os
 import socket
 
+# One BLAS/OpenMP thread per process (the pool already uses every core); read by those libraries
+# when they load, so set before anything imports numpy.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import typer
 
 from shared import keys
@@ -28,9 +33,6 @@ def main(
     node = f"{version}@{name.replace('%h', socket.gethostname())}"
     os.environ["REALTY_MODEL_VERSION"] = version
     os.environ["REALTY_WORKER_NODE"] = node
-    # One BLAS/OpenMP thread per process: the pool already uses every core.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     get_settings.cache_clear()
     from worker.app import celery_app
 

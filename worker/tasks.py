@@ -60,3 +60,13 @@ def predict_chunk(job_id: str, chunk: int, rows: list[dict[str, Any]]) -> None:
         pipe.hset(keys.job_results_key(job_id), str(chunk), encoded)
         pipe.expire(keys.job_results_key(job_id), ttl)
         pipe.execute()
+
+
+@celery_app.task(name=keys.PING_TASK)
+def ping(reply_to: str) -> None:
+    """A round trip through a version's queue: proof for a rollout that the version answers."""
+    state = serving.current()
+    with state.redis.pipeline() as pipe:
+        pipe.rpush(reply_to, json.dumps({"model_version": state.predictor.version}))
+        pipe.expire(reply_to, get_settings().reply_ttl_s)
+        pipe.execute()

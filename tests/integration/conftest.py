@@ -1,6 +1,10 @@
 """Integration fixtures: a whole service on real processes, shared by the tests of a session."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -45,3 +49,20 @@ def future_examples() -> pd.DataFrame:
 def house(future_examples: pd.DataFrame) -> dict:
     """One valid house as a JSON-ready dict (the first future example); tests may edit it."""
     return as_rows(future_examples.head(1))[0]
+
+
+@pytest.fixture(scope="session")
+def two_bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory of its own holding two baseline bundles, v1 and v2, for rollouts."""
+    model_dir = tmp_path_factory.mktemp("models")
+    env = os.environ | {"REALTY_MODEL_DIR": str(model_dir), "REALTY_DATA_DIR": str(REPO / "data")}
+    for _ in range(2):
+        command = [sys.executable, "-m", "shared.cli", "train", "baseline"]
+        subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
+    assert sorted(p.name for p in model_dir.iterdir() if p.name.startswith("v")) == ["v1", "v2"]
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def load_rows(future_examples: pd.DataFrame) -> list[dict]:
+    return as_rows(future_examples)

@@ -144,6 +144,25 @@ class Stack:
             wait_for(lambda: self.live_workers(name) == 1, 60, f"worker {name}")
         return proc
 
+    def start_pool(self, name: str, *, wait_for_version: str | None = None) -> Process:
+        """A worker pool (`python -m worker.pool`), as one compose replica or `make run` runs."""
+        argv = [sys.executable, "-m", "worker.pool", "--concurrency", "1", "--name", name]
+        proc = Process(name, argv, self.env, self.workdir / f"{name}.log").start()
+        self.workers.append(proc)
+        if wait_for_version:
+            wait_for(
+                lambda: any(
+                    n == f"{wait_for_version}@{name}" for n in self.nodes(wait_for_version)
+                ),
+                60,
+                f"pool {name} serving {wait_for_version}",
+            )
+        return proc
+
+    def nodes(self, version: str) -> list[str]:
+        ttl = float(self.env.get("REALTY_HEARTBEAT_TTL_S", 10))
+        return live_nodes_sync(self.redis_client(), version, ttl)
+
     def live_workers(self, name: str | None = None) -> int:
         client = self.redis_client()
         ttl = float(self.env.get("REALTY_HEARTBEAT_TTL_S", 10))
@@ -176,22 +195,33 @@ class Stack:
 
 @contextlib.contextmanager
 def running_stack(
-    workdir: Path, *, workers: int = 1, concurrency: int = 1, **settings: object
+    workdir: Path,
+    *,
+    workers: int = 1,
+    concurrency: int = 1,
+    active: str | None = None,
+    pools: tuple[str, ...] = (),
+    **settings: object,
 ) -> Iterator[Stack]:
-    """A whole service; `settings` become REALTY_* environment variables."""
+    """A whole service: `workers` plain workers of the newest bundle, or worker `pools` serving
+    the `active` version; `settings` become REALTY_* environment variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
-    env |= {f"REALTY_{k.upper()}": str(v) for k, v in settings.items()}
     env |= {
         "REALTY_MODEL_DIR": str(REPO / "model_artifacts"),
         "REALTY_DATA_DIR": str(REPO / "data"),
     }
+    env |= {f"REALTY_{k.upper()}": str(v) for k, v in settings.items()}
     env["PYTHONUNBUFFERED"] = "1"
     stack = Stack(workdir=workdir, env=env)
     env["REALTY_REDIS_URL"] = stack.redis_url
     try:
         stack.start_redis()
+        if active:
+            stack.redis_client().set(keys.ACTIVE_VERSION, active)
         for _ in range(workers):
             stack.start_worker(concurrency=concurrency)
+        for name in pools:
+            stack.start_pool(name, wait_for_version=active)
         stack.start_api()
         stack.wait_ready()
         yield stack

@@ -1,0 +1,123 @@
+"""Rolling out a new model version, and back, under steady load: nobody notices."""
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from stack import REPO, Stack, running_stack, wait_for
+from steady_load import LoadRun, run_load
+
+from shared import keys
+
+RATE, SECONDS = 25, 16  # ≥ 20 requests/s for ≥ 15 s
+
+
+@pytest.fixture
+def pooled(tmp_path: Path, two_bundles: Path):
+    """v1 active, served by one worker pool; v2 on disk, not yet running anywhere."""
+    with running_stack(
+        tmp_path, workers=0, pools=("pool1",), active="v1", model_dir=two_bundles
+    ) as stack:
+        yield stack
+
+
+class PointerWatch(threading.Thread):
+    """Records when the active pointer changes (to 10 ms), as the API would see it."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(daemon=True)
+        self.client = stack.redis_client()
+        self.changes: list[tuple[float, str]] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        last = None
+        while not self.done.is_set():
+            current = self.client.get(keys.ACTIVE_VERSION)
+            if current != last:
+                self.changes.append((time.time(), current))
+                last = current
+            time.sleep(0.01)
+
+
+def realty(stack: Stack, *args: str, **settings: str) -> subprocess.CompletedProcess:
+    env = stack.env | {f"REALTY_{k.upper()}": v for k, v in settings.items()}
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, load_rows: list[dict]):
+    watch = PointerWatch(pooled)
+    watch.start()
+    result: dict[str, LoadRun] = {}
+    load = threading.Thread(
+        target=lambda: result.setdefault(
+            "run", run_load(pooled.api_url, load_rows, rate=RATE, seconds=SECONDS)
+        )
+    )
+    load.start()
+    time.sleep(2)
+    forward = realty(pooled, "rollout", "v2")
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    assert pooled.nodes("v1") == [], "old workers still registered after the rollout"
+    back = realty(pooled, "rollback")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert pooled.nodes("v2") == []
+    load.join(SECONDS + 30)
+    watch.done.set()
+    run = result["run"]
+
+    assert len(run.answers) == RATE * SECONDS
+    assert run.failures == [], run.failures[:5]
+    assert run.rate() >= 20
+    assert [version for _, version in watch.changes] == ["v1", "v2", "v1"]
+    # A request sent after the watcher saw the flip reads the new pointer (10 ms of slack).
+    to_v2, to_v1 = watch.changes[1][0] + 0.01, watch.changes[2][0] + 0.01
+    for answer in run.answers:
+        if to_v2 < answer.sent < to_v1:
+            assert answer.model_version == "v2", answer
+        elif answer.sent > to_v1:
+            assert answer.model_version == "v1", answer
+    assert {a.model_version for a in run.answers} == {"v1", "v2"}
+    # The drained workers exited by themselves, and their pool did not restart them.
+    def pool_log() -> str:
+        return (pooled.workdir / "pool1.log").read_text()
+
+    wait_for(lambda: "worker for v2 exited with 0" in pool_log(), 15, "the v2 worker to exit")
+    assert "worker for v1 exited with 0" in pool_log()
+    assert pool_log().count("starting worker for v1") == 2  # at start, and for the rollback
+    assert "drained and stopped" in forward.stdout
+
+
+def test_activation_is_refused_for_a_version_without_workers(pooled: Stack):
+    response = requests.post(f"{pooled.api_url}/v1/models/v2/activate", timeout=10)
+    assert response.status_code == 409
+    assert "no warm worker serves v2" in response.json()["detail"]
+    assert pooled.redis_client().get(keys.ACTIVE_VERSION) == "v1"
+
+
+def test_pinned_request_goes_to_its_version_or_gets_409(pooled: Stack, load_rows: list[dict]):
+    url = f"{pooled.api_url}/v1/predict"
+    pinned = requests.post(url, json=load_rows[0], headers={"X-Model-Version": "v1"}, timeout=10)
+    assert pinned.json()["model_version"] == "v1"
+    missing = requests.post(url, json=load_rows[0], headers={"X-Model-Version": "v2"}, timeout=10)
+    assert missing.status_code == 409
+    assert "v2" in missing.json()["detail"]
+
+
+def test_rollout_to_a_missing_version_changes_nothing(pooled: Stack):
+    failed = realty(pooled, "rollout", "v9", rollout_warm_timeout_s="3")
+    assert failed.returncode == 1
+    assert "did not become warm" in failed.stdout
+    assert pooled.redis_client().get(keys.ACTIVE_VERSION) == "v1"
+    assert pooled.redis_client().get(keys.ROLLOUT_TARGET) is None

@@ -1,0 +1,129 @@
+"""`python -m worker.pool`: keep this host's workers serving the versions the service wants.
+
+One pool runs per host or container (`make run`, each compose worker replica). It runs one
+Celery worker (`python -m worker --model V`) for every wanted version: the active one, plus the
+rollout target while a rollout is under way. It restarts a wanted worker that dies, and leaves
+alone a worker whose version is no longer wanted: the rollout drains and stops those. So adding
+a pool adds capacity to the active version, and a rollout needs no access to the hosts.
+
+SIGTERM (compose scale-down, `docker stop`) is passed on to the workers: Celery's warm shutdown.
+"""
+
+import logging
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from types import FrameType
+
+import redis
+import typer
+
+from shared import keys
+from shared.bundles import latest_version
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger("worker.pool")
+MAX_BACKOFF_S = 30.0
+
+
+@dataclass
+class Child:
+    version: str
+    process: subprocess.Popen
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class WorkerPool:
+    settings: Settings
+    concurrency: int
+    name: str
+    children: dict[str, Child] = field(default_factory=dict)
+    backoff: dict[str, float] = field(default_factory=dict)
+    not_before: dict[str, float] = field(default_factory=dict)
+    stopping: bool = False
+
+    def __post_init__(self) -> None:
+        self.redis = redis.Redis.from_url(
+            self.settings.redis_url,
+            decode_responses=True,
+            socket_timeout=self.settings.redis_socket_timeout_s,
+            socket_connect_timeout=self.settings.redis_socket_timeout_s,
+        )
+
+    def wanted(self) -> set[str]:
+        """Active version and rollout target; the newest bundle when nothing is active yet (a
+        fresh system). Unchanged while Redis is unreachable."""
+        try:
+            active, target = self.redis.mget(keys.ACTIVE_VERSION, keys.ROLLOUT_TARGET)
+        except redis.RedisError:
+            return set(self.children)
+        versions = {v for v in (active, target) if v}
+        if not versions:
+            newest = latest_version(self.settings.model_dir)
+            versions = {newest} if newest else set()
+        return versions
+
+    def start(self, version: str) -> None:
+        argv = [sys.executable, "-m", "worker", "--model", version, "--name", self.name]
+        argv += ["--concurrency", str(self.concurrency)]
+        log.info("starting worker for %s", version)
+        self.children[version] = Child(version, subprocess.Popen(argv))
+
+    def reap(self) -> None:
+        for version, child in list(self.children.items()):
+            code = child.process.poll()
+            if code is None:
+                continue
+            del self.children[version]
+            log.info("worker for %s exited with %s", version, code)
+            if code != 0 and time.monotonic() - child.started < 60:
+                # Crashing at start (a missing bundle, say): back off instead of spinning.
+                delay = min(self.backoff.get(version, 1.0) * 2, MAX_BACKOFF_S)
+                self.backoff[version] = delay
+                self.not_before[version] = time.monotonic() + delay
+            else:
+                self.backoff.pop(version, None)
+
+    def step(self) -> None:
+        self.reap()
+        for version in sorted(self.wanted() - set(self.children)):
+            if time.monotonic() >= self.not_before.get(version, 0):
+                self.start(version)
+
+    def run(self) -> None:
+        def on_signal(signum: int, _: FrameType | None) -> None:
+            self.stopping = True
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        while not self.stopping:
+            self.step()
+            time.sleep(self.settings.pool_poll_s)
+        self.shutdown()
+
+    def shutdown(self) -> None:
+        """Warm shutdown of every worker: they finish their tasks, then exit."""
+        for child in self.children.values():
+            child.process.send_signal(signal.SIGTERM)
+        for child in self.children.values():
+            child.process.wait()
+
+
+cli = typer.Typer(add_completion=False)
+
+
+@cli.command()
+def main(
+    concurrency: int | None = typer.Option(None, help="Processes per worker (default: setting)."),
+    name: str = typer.Option("%h", help="Host part of the workers' Celery node names."),
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/pool] %(message)s")
+    settings = get_settings()
+    WorkerPool(settings, concurrency or settings.worker_concurrency, name).run()
+
+
+if __name__ == "__main__":
+    cli()
