@@ -11,7 +11,8 @@ FLOWER_BASIC_AUTH ?= realty:realty
 export API_PORT REDIS_PORT FLOWER_PORT WORKER_CONCURRENCY FLOWER_BASIC_AUTH
 export REALTY_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
-.PHONY: install setup train run test lint unit integration clean
+.PHONY: install setup train evaluate run test lint unit integration clean rollout rollback \
+	compose-rollout compose-rollback
 
 $(BIN)/realty: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +25,31 @@ install: $(BIN)/realty
 setup: install
 	$(BIN)/realty setup
 
+# Missing kinds only, in this order, so a fresh checkout gets v1 = baseline, v2 = gbm.
 train: setup
 	$(BIN)/realty train baseline --if-missing
+	$(BIN)/realty train gbm --if-missing
+
+# Every protocol on the client's data; rewrites docs/model_report.md, .json and docs/img/*.png.
+evaluate: setup
+	$(BIN)/realty evaluate
 
 run: train
-	mkdir -p .run
+	mkdir -p .run/redis-$(REDIS_PORT)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho -f Procfile start
+
+# Live model switch (docs/operations.md): VERSION=vN. The same command drives either stack.
+rollout: install
+	$(BIN)/realty rollout $(VERSION)
+
+rollback: install
+	$(BIN)/realty rollback
+
+compose-rollout:
+	docker compose exec -T api realty rollout $(VERSION)
+
+compose-rollback:
+	docker compose exec -T api realty rollback
 
 lint: install
 	$(BIN)/ruff check .
@@ -48,3 +68,10 @@ test: lint train
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache
+
+# Speed of the service against a direct in-process server, cases A-D in one run on loopback;
+# rewrites docs/performance.md. VERSION=vN measures that bundle (default: the newest). Installs
+# wrk (Debian package) when it is missing. About 3-4 minutes.
+.PHONY: bench
+bench: train
+	$(BIN)/python -m bench $(if $(VERSION),--version $(VERSION))

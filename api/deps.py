@@ -2,13 +2,13 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, HTTPException, Request
 
 from api.dispatch import Dispatcher
 from shared.settings import Settings
 
 
-def get_settings(request: Request) -> Settings:
+def app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -16,7 +16,16 @@ def get_dispatcher(request: Request) -> Dispatcher:
     return request.app.state.dispatcher
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(app_settings)]
+
+
+def require_json(request: Request) -> None:
+    """A house is a JSON object; say so plainly instead of failing to parse something else."""
+    content_type = request.headers.get("content-type", "application/json")
+    if content_type.split(";")[0].strip().lower() != "application/json":
+        raise HTTPException(415, f"send the house as application/json, not {content_type!r}")
+
+
 DispatcherDep = Annotated[Dispatcher, Depends(get_dispatcher)]
 PinnedVersion = Annotated[
     str | None,

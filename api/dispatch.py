@@ -1,13 +1,15 @@
 """Sending work to the model workers and waiting for answers, without blocking the event loop.
 
-Celery publishes the task (in a worker thread: kombu is synchronous); the API then awaits the
-worker's reply on a per-request Redis list with BLPOP through redis.asyncio, so thousands of
-waiting requests cost one coroutine each rather than one thread each.
+A single prediction is pushed to its version's request list and the API awaits the worker's
+reply on a per-request key with BLPOP through redis.asyncio: thousands of waiting requests cost
+one coroutine each, not one thread each. Batch jobs go out as Celery tasks (durable, redelivered
+after a lost worker), published from a worker thread since kombu is synchronous.
 """
 
 import json
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from celery import Celery
@@ -20,13 +22,17 @@ from shared import keys
 from shared.bundles import Manifest
 from shared.jobs import chunk_bounds
 from shared.liveness import live_nodes_async
+from shared.schemas import BatchStatus
 from shared.settings import Settings
 
 
 class Dispatcher:
-    def __init__(self, celery: Celery, redis: aioredis.Redis, settings: Settings) -> None:
+    def __init__(
+        self, celery: Celery, redis: aioredis.Redis, replies: aioredis.Redis, settings: Settings
+    ) -> None:
         self.celery = celery
         self.redis = redis
+        self.replies = replies
         self.settings = settings
         self.jobs = JobStore(redis, settings)
         # Bundles are immutable, so a version's manifest can be cached for the process's life.
@@ -57,31 +63,35 @@ class Dispatcher:
             self._manifests[version] = Manifest.model_validate_json(raw)
         return self._manifests[version]
 
-    async def predict(self, house: dict[str, Any], version: str) -> dict[str, Any]:
-        """Enqueue one house on the version's queue and await the worker's reply."""
+    async def predict(
+        self, house: dict[str, Any], version: str, variant: str = "full", explain: bool = False
+    ) -> dict[str, Any]:
+        """Queue one house for the version's micro-batcher and await its reply: two async
+        Redis round trips, no thread and no Celery message on the hot path."""
         request_id = uuid.uuid4().hex
         reply_to = keys.reply_key(request_id)
-        deadline = time.monotonic() + self.settings.predict_timeout_s
-        await run_in_threadpool(
-            self.celery.send_task,
-            keys.PREDICT_ONE_TASK,
-            args=[house, reply_to],
-            task_id=request_id,
-            queue=keys.queue_name(version),
-            # A worker that reaches the message after the caller gave up skips it.
-            expires=self.settings.predict_timeout_s,
-        )
-        remaining = max(deadline - time.monotonic(), 0.01)
-        item = await self.redis.blpop([reply_to], timeout=remaining)
+        timeout = self.settings.predict_timeout_s
+        request = {
+            "request_id": request_id,
+            "reply_to": reply_to,
+            "house": house,
+            "variant": variant,
+            "explain": explain,
+            # A worker that reaches the request after the caller gave up skips it.
+            "deadline": time.time() + timeout,
+        }
+        await self.redis.lpush(keys.requests_list(version), json.dumps(request))
+        item = await self.replies.blpop([reply_to], timeout=timeout)
         if item is None:
-            raise PredictionTimeoutError(request_id, self.settings.predict_timeout_s)
+            raise PredictionTimeoutError(request_id, timeout)
         reply = json.loads(item[1])
         reply["request_id"] = request_id
         return reply
 
     async def submit_batch(self, rows: list[dict[str, Any]], version: str) -> str:
-        """Record the job, then enqueue its chunks; the chunks carry the version so the whole
-        job is answered by the model it started with."""
+        """Record the job and its chunks' rows, then enqueue one small task per chunk; the
+        chunks go to the version's batch queue, so the whole job is answered by the model it
+        started with."""
         job_id = uuid.uuid4().hex
         chunk_rows = self.settings.batch_chunk_rows
         bounds = chunk_bounds(len(rows), chunk_rows)
@@ -93,17 +103,34 @@ class Dispatcher:
             "chunks": len(bounds),
             "created_at": time.time(),
         }
-        await self.jobs.create(meta)
+        payloads = await run_in_threadpool(
+            lambda: {str(i): json.dumps(rows[start:stop]) for i, (start, stop) in enumerate(bounds)}
+        )
+        await self.jobs.create(meta, payloads)
+        await self.send_chunks(job_id, version, range(len(bounds)))
+        return job_id
 
+    async def send_chunks(self, job_id: str, version: str, chunks: Iterable[int]) -> None:
         def publish() -> None:
-            queue = keys.queue_name(version)
-            for index, (start, stop) in enumerate(bounds):
+            for chunk in chunks:
                 self.celery.send_task(
                     keys.PREDICT_CHUNK_TASK,
-                    args=[job_id, index, rows[start:stop]],
-                    task_id=f"{job_id}-{index}",
-                    queue=queue,
+                    args=[job_id, chunk],
+                    queue=keys.batch_queue_name(version),
+                    # Chunks outliving their job are dropped unread.
+                    expires=self.settings.job_ttl_s,
                 )
 
         await run_in_threadpool(publish)
-        return job_id
+
+    async def batch_status(self, job_id: str) -> BatchStatus:
+        """The job's status; a job that made no progress for `batch_stall_s` gets its unfinished
+        chunks sent again. A message can be lost between Redis handing it to a worker and the
+        worker recording it (Redis killed at that instant); re-sending is safe because chunk
+        results are idempotent, and a chunk already done finds no rows and does nothing."""
+        status = await self.jobs.status(job_id, with_results=True)
+        if status.status in ("queued", "running"):
+            pending = await self.jobs.stalled_chunks(job_id, self.settings.batch_stall_s)
+            if pending:
+                await self.send_chunks(job_id, status.model_version, pending)
+        return status

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.settings import Settings
@@ -29,10 +30,6 @@ class PredictionTimeoutError(Exception):
 
 class VersionNotServedError(Exception):
     """A pinned model version has no running worker."""
-
-
-class BodyTooLargeError(Exception):
-    pass
 
 
 def _json_safe(value: Any) -> Any:
@@ -72,19 +69,22 @@ def install_error_handlers(app: FastAPI, settings: Settings) -> None:
             {"detail": f"the job queue (Redis) is unreachable: {exc}"}, 503, headers=retry
         )
 
+    async def redis_refused(_: Request, exc: Exception) -> JSONResponse:
+        """Redis answered but refused (out of memory under noeviction, read-only replica…)."""
+        return JSONResponse(
+            {"detail": f"the job queue (Redis) refused the request: {exc}"}, 503, headers=retry
+        )
+
     async def timeout(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=504, headers=retry)
 
     async def not_served(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
 
-    async def too_large(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=413)
-
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ServiceUnavailableError, unavailable)
     for error in (RedisConnectionError, RedisTimeoutError, OperationalError):
         app.add_exception_handler(error, redis_down)
+    app.add_exception_handler(RedisError, redis_refused)
     app.add_exception_handler(PredictionTimeoutError, timeout)
     app.add_exception_handler(VersionNotServedError, not_served)
-    app.add_exception_handler(BodyTooLargeError, too_large)

@@ -8,7 +8,6 @@ from redis import asyncio as aioredis
 
 from api.dispatch import Dispatcher
 from api.errors import install_error_handlers
-from api.limits import BodySizeLimit
 from api.routes import batch, health, models, predict
 from shared.celery_app import make_celery
 from shared.settings import Settings, get_settings
@@ -24,19 +23,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = aioredis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            socket_connect_timeout=settings.redis_socket_timeout_s,
-            # Above the BLPOP wait, so waiting for a reply is not mistaken for a dead server.
-            socket_timeout=settings.predict_timeout_s + settings.redis_socket_timeout_s,
-            max_connections=2048,
-        )
+        def client(read_timeout: float) -> aioredis.Redis:
+            return aioredis.Redis.from_url(
+                settings.redis_url,
+                decode_responses=True,
+                socket_connect_timeout=settings.redis_socket_timeout_s,
+                socket_timeout=read_timeout,
+                max_connections=4096,
+            )
+
+        # Two pools: quick commands fail fast when Redis stalls (a prompt 503), while waiting
+        # for a worker's reply may legitimately block for up to the predict deadline.
+        redis = client(settings.redis_socket_timeout_s)
+        replies = client(settings.predict_timeout_s + settings.redis_socket_timeout_s)
         celery = make_celery(settings)
         app.state.settings = settings
-        app.state.dispatcher = Dispatcher(celery, redis, settings)
+        app.state.dispatcher = Dispatcher(celery, redis, replies, settings)
         yield
         await redis.aclose()
+        await replies.aclose()
         celery.close()
 
     app = FastAPI(
@@ -44,8 +49,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Enforced while the body streams in, declared length or not: 413 past the limit.
+        max_body_size=settings.max_body_bytes,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     install_error_handlers(app, settings)
     for module in (predict, batch, models, health):
         app.include_router(module.router)

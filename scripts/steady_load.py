@@ -10,6 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 from urllib.parse import urlparse
 
 import pandas as pd
@@ -67,7 +68,10 @@ def run_load(
             response = session.post(f"{url}/v1/predict", json=rows[index % len(rows)], timeout=15)
             body = response.json()
             answer = Answer(
-                sent, time.time(), response.status_code, body.get("model_version"),
+                sent,
+                time.time(),
+                response.status_code,
+                body.get("model_version"),
                 "" if response.ok else str(body.get("detail"))[:200],
             )
         except (requests.RequestException, ValueError) as exc:
@@ -82,11 +86,11 @@ def run_load(
 
 
 def main(
-    url: str = typer.Option("http://127.0.0.1:8000"),
-    rate: float = typer.Option(25.0, help="Requests per second."),
-    seconds: float = typer.Option(20.0, help="How long to send."),
-    clients: int = typer.Option(8, help="Concurrent client threads."),
-    csv_path: Path = typer.Option(Path("data/future_unseen_examples.csv"), "--csv"),
+    url: Annotated[str, typer.Option()] = "http://127.0.0.1:8000",
+    rate: Annotated[float, typer.Option(help="Requests per second.")] = 25.0,
+    seconds: Annotated[float, typer.Option(help="How long to send.")] = 20.0,
+    clients: Annotated[int, typer.Option(help="Concurrent client threads.")] = 8,
+    csv_path: Annotated[Path, typer.Option("--csv")] = Path("data/future_unseen_examples.csv"),
 ) -> None:
     run = run_load(url, houses(csv_path), rate=rate, seconds=seconds, clients=clients)
     versions: dict[str, int] = {}

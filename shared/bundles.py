@@ -26,7 +26,7 @@ MODEL_FILE = "model.joblib"
 DEMOGRAPHICS_FILE = "demographics.csv"
 MANIFEST_FILE = "manifest.json"
 _VERSION_RE = re.compile(r"^v(\d+)$")
-_LIBRARIES = ("scikit-learn", "numpy", "pandas", "joblib", "scipy")
+_LIBRARIES = ("scikit-learn", "numpy", "pandas", "joblib", "scipy", "lightgbm")
 
 
 class BundleError(RuntimeError):

@@ -14,6 +14,14 @@ def make_celery(settings: Settings, *, include: list[str] | None = None) -> Cele
         # Unacked messages return to their queue after this long; it exceeds the hard time
         # limit so that a task still running is never handed to a second worker.
         "visibility_timeout": settings.visibility_timeout_s,
+        # Workers sweep for messages a dead worker left unacked; kombu's default sweep period is
+        # interval x throttle = 100 s. Sweep every fifth of the visibility timeout instead, so
+        # a job stalls at most ~1.2 x visibility_timeout after a worker is killed.
+        "unacked_restore_interval": max(1, settings.visibility_timeout_s // 5),
+        "unacked_restore_throttle": 1,
+        # A worker killed during a sweep leaves the sweep's lock behind; kombu's default keeps it
+        # 300 s, stalling every redelivery that long. A sweep takes milliseconds.
+        "unacked_mutex_expire": 10,
         "socket_timeout": settings.redis_socket_timeout_s,
         "socket_connect_timeout": settings.redis_socket_timeout_s,
     }

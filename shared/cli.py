@@ -148,5 +148,27 @@ def predict(
         console.print(f"wrote {len(result)} predictions to {out}")
 
 
+@app.command()
+def evaluate(
+    docs: Annotated[Path, typer.Option(help="Where model_report.md and img/ are written.")] = Path(
+        "docs"
+    ),
+) -> None:
+    """Evaluate the client's model and the candidates on the same splits and seeds (train vs
+    held-out, 5-fold CV, learning curve, temporal and repeat-sale splits, price bands, zipcodes,
+    interval coverage) and write docs/model_report.md with its charts."""
+    from shared.evaluation import evaluate as run_evaluation
+    from shared.report import write_report
+
+    settings = get_settings()
+    results = run_evaluation(settings)
+    report = write_report(results, docs)
+    console.print(f"wrote {report} and its charts in {docs / 'img'} ({results['runtime_s']} s)")
+    for challenger, splits in results["beats_baseline"].items():
+        misses = {split: m for split, m in splits.items() if m}
+        verdict = "beats the client's model everywhere" if not misses else f"does not: {misses}"
+        console.print(f"{challenger}: {verdict}")
+
+
 if __name__ == "__main__":
     app()

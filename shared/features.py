@@ -6,9 +6,13 @@ training (`shared.training`) all read these definitions, so a field cannot mean 
 training time and another when served.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
+
+import numpy as np
+import pandas as pd
 
 ZIPCODE = "zipcode"
 TARGET = "price"
@@ -59,19 +63,39 @@ SALES_ONLY_COLUMNS: tuple[str, ...] = ("id", "date", TARGET)
 KNOWN_COLUMNS = frozenset(HOUSE_COLUMNS + SALES_ONLY_COLUMNS)
 
 
+VARIANTS: tuple[str, ...] = ("full", "minimal")
+"""Every bundle answers two kinds of request: `full` (all 18 house columns, `/v1/predict` and
+batches) and `minimal` (the 8 fields of `/v1/predict/minimal`). A bundle holds an estimator for
+each, so a version is one consistent unit for rollout."""
+
+
 @dataclass(frozen=True)
 class ModelKind:
     """What a kind of model reads: house columns (in training order) and whether the zipcode
-    demographics are joined in. `request_fields` is what a request must carry for it."""
+    demographics are joined in. `request_fields` is what a `full` request must carry for it;
+    `minimal_features` are the house columns of its `minimal` variant (None: the same as full)."""
 
     name: str
     house_features: tuple[str, ...]
     uses_demographics: bool
+    minimal_features: tuple[str, ...] | None = None
 
     @property
     def request_fields(self) -> tuple[str, ...]:
-        extra = (ZIPCODE,) if self.uses_demographics and ZIPCODE not in self.house_features else ()
-        return self.house_features + extra
+        return self.variant_request_fields("full")
+
+    def variant_features(self, variant: str) -> tuple[str, ...]:
+        """The house columns a variant's estimator reads."""
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; choose from {', '.join(VARIANTS)}")
+        if variant == "minimal" and self.minimal_features is not None:
+            return self.minimal_features
+        return self.house_features
+
+    def variant_request_fields(self, variant: str) -> tuple[str, ...]:
+        features = self.variant_features(variant)
+        extra = (ZIPCODE,) if self.uses_demographics and ZIPCODE not in features else ()
+        return features + extra
 
 
 BASELINE = ModelKind(
@@ -87,10 +111,114 @@ BASELINE = ModelKind(
     ),
     uses_demographics=True,
 )
-MODEL_KINDS: dict[str, ModelKind] = {BASELINE.name: BASELINE}
+# Gradient-boosted trees on log(price): every house column (lat/long included) plus the zipcode
+# demographics and the derived features below; its minimal variant reads only what
+# `/v1/predict/minimal` takes. The measured gain of each feature group is in docs/model_report.md.
+GBM = ModelKind(
+    name="gbm",
+    house_features=tuple(c for c in HOUSE_COLUMNS if c != ZIPCODE),
+    uses_demographics=True,
+    minimal_features=BASELINE.house_features,
+)
+MODEL_KINDS: dict[str, ModelKind] = {BASELINE.name: BASELINE, GBM.name: GBM}
 
-# `/v1/predict/minimal` takes only what the served model needs.
+# `/v1/predict/minimal` takes only what the served model needs; every kind's minimal variant
+# reads exactly these fields (checked in tests/unit/test_features.py).
 MINIMAL_FIELDS: tuple[str, ...] = BASELINE.request_fields
+
+
+# --- derived features: ONE function for training and serving ---------------------------------
+# Location summaries learned from the training sales (a zipcode's price level and the price
+# level of the nearest sales) are held in a fitted `LocationContext` stored in the bundle; the
+# training rows get values from contexts fitted without them (out of fold), served houses get
+# them from the context fitted on all training sales.
+
+ROTATION_ANGLES = (15, 30, 45, 60)
+NEIGHBOURS = 10
+_ZIP_SMOOTHING = 20  # sales of pseudo-count pulling a thin zipcode's level towards the mean
+_EARTH_KM = 6371.0
+
+
+@dataclass
+class LocationContext:
+    """Price levels learned from training sales, as log(price / sqft_living)."""
+
+    zip_level: dict[str, float]
+    overall_level: float
+    coordinates: np.ndarray | None = None  # radians (lat, long) of the training sales
+    levels: np.ndarray | None = None  # their log price per sq ft
+    _tree: object = None
+
+    @classmethod
+    def fit(cls, sales: pd.DataFrame, *, neighbours: bool) -> "LocationContext":
+        level = np.log(sales[TARGET] / sales["sqft_living"])
+        stats = level.groupby(sales[ZIPCODE]).agg(["mean", "count"])
+        overall = float(level.mean())
+        smoothed = (stats["mean"] * stats["count"] + overall * _ZIP_SMOOTHING) / (
+            stats["count"] + _ZIP_SMOOTHING
+        )
+        coordinates = levels = None
+        if neighbours:
+            coordinates = np.deg2rad(sales[["lat", "long"]].to_numpy(dtype=float))
+            levels = level.to_numpy(dtype=float)
+        return cls({str(k): float(v) for k, v in smoothed.items()}, overall, coordinates, levels)
+
+    def neighbour_levels(self, houses: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """Mean price level of the NEIGHBOURS nearest training sales, and their mean distance
+        in km (haversine on lat/long)."""
+        from sklearn.neighbors import BallTree
+
+        if self.coordinates is None or self.levels is None:
+            raise ValueError("this context was fitted without neighbours")
+        if self._tree is None:
+            self._tree = BallTree(self.coordinates, metric="haversine")
+        query = np.deg2rad(houses[["lat", "long"]].to_numpy(dtype=float))
+        distance, index = self._tree.query(query, k=NEIGHBOURS)  # type: ignore[attr-defined]
+        return self.levels[index].mean(axis=1), distance.mean(axis=1) * _EARTH_KM
+
+    def __getstate__(self) -> dict[str, object]:
+        return {**self.__dict__, "_tree": None}  # the tree is rebuilt on first use
+
+
+# Feature groups, in the order they are added in the ablation (docs/model_report.md).
+DERIVED_GROUPS: dict[str, tuple[str, ...]] = {
+    "rotated_coordinates": tuple(f"rot{a}_{axis}" for a in ROTATION_ANGLES for axis in ("x", "y")),
+    "ratios": ("living_lot_ratio", "living_vs_neighbours", "yr_effective"),
+    "zip_level": ("zip_level",),
+    "neighbour_level": ("neighbour_level", "neighbour_km"),
+}
+
+
+def derive_features(
+    houses: pd.DataFrame, context: LocationContext, groups: Iterable[str]
+) -> pd.DataFrame:
+    """The derived columns of `groups` (keys of DERIVED_GROUPS) for `houses`, index kept.
+
+    Used by training (with out-of-fold contexts) and by serving (with the bundle's context):
+    there is no second implementation."""
+    groups = tuple(groups)
+    out = pd.DataFrame(index=houses.index)
+    if "rotated_coordinates" in groups:
+        for angle in ROTATION_ANGLES:
+            r = np.deg2rad(angle)
+            lat, lon = houses["lat"].astype(float), houses["long"].astype(float)
+            out[f"rot{angle}_x"] = lon * np.cos(r) - lat * np.sin(r)
+            out[f"rot{angle}_y"] = lon * np.sin(r) + lat * np.cos(r)
+    if "ratios" in groups:
+        living = houses["sqft_living"].astype(float)
+        if "sqft_lot" in houses:
+            out["living_lot_ratio"] = living / houses["sqft_lot"].astype(float)
+        if "sqft_living15" in houses:
+            out["living_vs_neighbours"] = living / houses["sqft_living15"].astype(float)
+        if "yr_built" in houses:
+            out["yr_effective"] = np.maximum(houses["yr_built"], houses["yr_renovated"])
+    if "zip_level" in groups:
+        levels = houses[ZIPCODE].map(context.zip_level)
+        out["zip_level"] = levels.fillna(context.overall_level).astype(float)
+    if "neighbour_level" in groups:
+        level, km = context.neighbour_levels(houses)
+        out["neighbour_level"], out["neighbour_km"] = level, km
+    return out
 
 
 def consistency_errors(house: dict[str, object]) -> list[tuple[str, str]]:

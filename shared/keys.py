@@ -4,7 +4,6 @@ ACTIVE_VERSION = "realty:active_version"
 PREVIOUS_VERSION = "realty:previous_version"  # what `realty rollback` returns to
 ROLLOUT_TARGET = "realty:rollout_target"  # a version worker pools start before it is activated
 MODELS = "realty:models"  # set of versions some worker has registered
-PREDICT_ONE_TASK = "realty.predict_one"
 PREDICT_CHUNK_TASK = "realty.predict_chunk"
 PING_TASK = "realty.ping"
 
@@ -12,6 +11,28 @@ PING_TASK = "realty.ping"
 def queue_name(version: str) -> str:
     """Each model version has its own queue, consumed only by workers that loaded it."""
     return f"realty.model.{version}"
+
+
+def batch_queue_name(version: str) -> str:
+    """Batch chunks wait in a queue of their own: workers take from both queues in turn, so a
+    100,000-row job delays a waiting single prediction by at most one chunk, not the whole job."""
+    return f"{queue_name(version)}.batch"
+
+
+def requests_list(version: str) -> str:
+    """Single predictions waiting for the version's micro-batcher (plain JSON, not Celery
+    messages); like kombu's queues, pushed on the left and taken from the right."""
+    return f"realty:requests:{version}"
+
+
+def version_queues(version: str) -> tuple[str, str]:
+    """The version's Celery queues (pings and batch chunks)."""
+    return queue_name(version), batch_queue_name(version)
+
+
+def version_lists(version: str) -> tuple[str, str, str]:
+    """Every Redis list holding work for the version: what a rollout drains."""
+    return (*version_queues(version), requests_list(version))
 
 
 def workers_key(version: str) -> str:
@@ -33,6 +54,12 @@ def job_key(job_id: str) -> str:
 
 def job_results_key(job_id: str) -> str:
     return f"realty:job:{job_id}:results"
+
+
+def job_chunks_key(job_id: str) -> str:
+    """Rows of the chunks not yet predicted (deleted as each is done): what a re-sent chunk
+    task reads, so a lost message can be replaced without the client sending the rows again."""
+    return f"realty:job:{job_id}:chunks"
 
 
 def job_errors_key(job_id: str) -> str:

@@ -86,13 +86,14 @@ class Rollout:
 
     def drain(self, version: str, successor: str) -> None:
         """Retire `version`'s workers without dropping anything sent to them."""
-        queue = keys.queue_name(version)
         nodes = self.nodes(version)
         deadline = time.monotonic() + self.settings.rollout_drain_timeout_s
-        while self.redis.llen(queue) and time.monotonic() < deadline:
+        lists = keys.version_lists(version)
+        while any(self.redis.llen(name) for name in lists) and time.monotonic() < deadline:
             time.sleep(0.2)
         if nodes:
-            self.celery.control.cancel_consumer(queue, destination=nodes, reply=True, timeout=5)
+            for queue in keys.version_queues(version):
+                self.celery.control.cancel_consumer(queue, destination=nodes, reply=True, timeout=5)
             self.celery.control.shutdown(destination=nodes)
         while self.nodes(version) and time.monotonic() < deadline:
             time.sleep(0.2)
@@ -103,15 +104,16 @@ class Rollout:
         )
 
     def move_queue(self, source: str, target: str) -> int:
-        """Move messages left in `source`'s queue to `target`'s, oldest first, re-addressed so
+        """Move messages left in `source`'s queues to `target`'s, oldest first, re-addressed so
         that a redelivery would also go to `target`."""
         moved = 0
-        while (raw := self.redis.rpop(keys.queue_name(source))) is not None:
-            message = json.loads(raw)
-            delivery = message.get("properties", {}).get("delivery_info", {})
-            delivery.update(exchange=keys.queue_name(target), routing_key=keys.queue_name(target))
-            self.redis.lpush(keys.queue_name(target), json.dumps(message))
-            moved += 1
+        for old, new in zip(keys.version_lists(source), keys.version_lists(target), strict=True):
+            while (raw := self.redis.rpop(old)) is not None:
+                message = json.loads(raw)
+                delivery = message.get("properties", {}).get("delivery_info", {})
+                delivery.update(exchange=new, routing_key=new)
+                self.redis.lpush(new, json.dumps(message))
+                moved += 1
         return moved
 
     def run(self, version: str) -> None:

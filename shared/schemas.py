@@ -15,7 +15,7 @@ from pydantic import (
     create_model,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from shared.features import (
     FIELDS_BY_NAME,
@@ -75,9 +75,17 @@ class _HouseBase(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> "_HouseBase":
         problems = consistency_errors(self.model_dump())
-        if problems:
-            raise PydanticCustomError(
-                "inconsistent_house", "; ".join(f"{field}: {msg}" for field, msg in problems)
+        if problems:  # located at the field, like every other error
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("inconsistent_house", message),
+                        loc=(field,),
+                        input=getattr(self, field),
+                    )
+                    for field, message in problems
+                ],
             )
         return self
 
@@ -105,6 +113,18 @@ def validate_rows(rows: list[Any]) -> list[dict[str, Any]]:
     return [row.model_dump() for row in _HOUSE_ROWS.validate_python(rows)]
 
 
+class PriceRange(BaseModel):
+    low: float = Field(description="Lower end of the range, USD.")
+    high: float = Field(description="Upper end of the range, USD.")
+
+
+class Factor(BaseModel):
+    feature: str = Field(description="What the factor is about (a group of related fields).")
+    value: str = Field(description="The house's value of it, in words.")
+    effect_usd: float = Field(description="How much it moves this estimate, USD (+ or -).")
+    text: str = Field(description='In plain words, e.g. "living area 2,600 sq ft: +$85k".')
+
+
 class Prediction(BaseModel):
     prediction: float = Field(description="Estimated sale price in US dollars.")
     currency: Literal["USD"] = "USD"
@@ -112,6 +132,26 @@ class Prediction(BaseModel):
     model_kind: str
     request_id: str = Field(description="Quote this when asking about an estimate.")
     elapsed_ms: float = Field(description="Time from request arrival to answer, in the API.")
+    batch_size: int = Field(
+        1, description="Requests the worker answered with the same model call (micro-batching)."
+    )
+    interval_80: PriceRange | None = Field(
+        None,
+        description="Range that held the sale price of 80 % of held-out homes (None for models "
+        "without ranges).",
+    )
+    interval_95: PriceRange | None = Field(
+        None, description="Range that held the sale price of 95 % of held-out homes."
+    )
+    factors: list[Factor] = Field(
+        default_factory=list,
+        description="The largest contributions to this estimate, largest first (empty for "
+        "models that cannot explain themselves).",
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="Inputs outside what the model saw in training: the estimate is less reliable.",
+    )
 
 
 class BatchAccepted(BaseModel):
@@ -147,6 +187,7 @@ class ModelInfo(BaseModel):
     active: bool
     workers: int = Field(description="Worker processes serving this version now.")
     request_fields: list[str]
+    zipcodes: list[str] = Field(description="The area this version serves.")
     metrics: dict[str, Any]
 
 

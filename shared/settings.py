@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 2.0
     heartbeat_ttl_s: float = 10.0
 
+    # Micro-batching of single predictions (worker/microbatch.py).
+    microbatch_max_size: int = Field(64, description="Most requests answered by one model call.")
+    microbatch_max_wait_ms: float = Field(
+        2.0, description="Longest wait for more requests, and only once under load."
+    )
+
     # --- rollout -----------------------------------------------------------------------------
     rollout_warm_timeout_s: float = Field(
         120.0, description="How long a rollout waits for the new version's workers to be warm."
@@ -63,6 +69,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(32 * 1024 * 1024, description="Larger bodies get 413.")
     max_batch_rows: int = Field(100_000, description="Larger batch jobs get 413.")
     batch_chunk_rows: int = Field(1_000, description="Rows per chunk task of a batch job.")
+    batch_stall_s: float = Field(
+        120.0,
+        description="A job without progress for this long has its unfinished chunks sent again "
+        "(when polled); above the visibility timeout, so normal redelivery comes first.",
+    )
     job_ttl_s: int = Field(24 * 3600, description="How long batch results are kept.")
     reply_ttl_s: int = Field(60, description="How long an unread sync reply lives in Redis.")
 

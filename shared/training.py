@@ -1,4 +1,5 @@
-"""Training model kinds into bundles. `baseline` is the client's script, reproduced exactly."""
+"""Training model kinds into bundles. `baseline` is the client's script, reproduced exactly;
+`gbm` is the improved model (shared/models/gbm.py), both variants in one bundle."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,8 @@ from sklearn.preprocessing import RobustScaler
 from shared.bundles import Manifest, write_bundle
 from shared.data import DEMOGRAPHICS_FILE, SALES_FILE, read_csv, sha256_file
 from shared.demographics import join_demographics
-from shared.features import BASELINE, TARGET, ZIPCODE
+from shared.features import BASELINE, GBM, TARGET, VARIANTS, ZIPCODE
+from shared.models import gbm
 from shared.settings import Settings
 
 # The client's split: train_test_split's default 25 % test share with this seed.
@@ -62,10 +64,15 @@ def client_split(data: ClientData) -> tuple[pd.DataFrame, pd.DataFrame, pd.Serie
     return train_test_split(features, data.sales[TARGET], random_state=SPLIT_SEED)
 
 
+def fit_baseline(x_train: pd.DataFrame, y_train: pd.Series):
+    """The client's estimator, with its defaults."""
+    return make_pipeline(RobustScaler(), KNeighborsRegressor()).fit(x_train, y_train)
+
+
 def train_baseline(settings: Settings) -> Manifest:
     data = load_client_data(settings)
     x_train, x_test, y_train, y_test = client_split(data)
-    model = make_pipeline(RobustScaler(), KNeighborsRegressor()).fit(x_train, y_train)
+    model = fit_baseline(x_train, y_train)
     metrics: dict[str, Any] = {
         "train": regression_metrics(y_train, model.predict(x_train)),
         "test": regression_metrics(y_test, model.predict(x_test)),
@@ -86,4 +93,78 @@ def train_baseline(settings: Settings) -> Manifest:
     )
 
 
-TRAINERS: dict[str, Callable[[Settings], Manifest]] = {BASELINE.name: train_baseline}
+def client_sales_split(data: ClientData) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Whole sales rows (every column, demographics joined) split exactly like the client's
+    features: the same rows land in the same side as in `client_split`."""
+    sales = join_demographics(data.sales, data.demographics)
+    train, test = train_test_split(sales, random_state=SPLIT_SEED)
+    return train, test
+
+
+def interval_coverage(variant: gbm.GbmVariant, sales: pd.DataFrame) -> dict[str, float]:
+    """Share of `sales` whose price lies inside each of the variant's ranges."""
+    actual = sales[TARGET].to_numpy(dtype=float)
+    ranges = variant.intervals(variant.predict(sales))
+    return {
+        level: float(((actual >= low) & (actual <= high)).mean())
+        for level, (low, high) in ranges.items()
+    }
+
+
+def fit_gbm(train: pd.DataFrame, demographics: pd.DataFrame) -> gbm.GbmModel:
+    """Both variants of the gbm kind on the same training sales, each calibrated for ranges."""
+    demo_cols = gbm.demographic_columns(demographics)
+    variants = {}
+    for name in VARIANTS:
+        variant = gbm.fit_variant(train, gbm.VARIANT_CONFIGS[name], demo_cols, name)
+        gbm.calibrate(variant, train)
+        variants[name] = variant
+    return gbm.GbmModel(variants)
+
+
+def train_gbm(settings: Settings) -> Manifest:
+    data = load_client_data(settings)
+    train, test = client_sales_split(data)
+    model = fit_gbm(train, data.demographics)
+    metrics: dict[str, Any] = {}
+    for name, variant in model.variants.items():
+        scores = {
+            "train": regression_metrics(train[TARGET], variant.predict(train)),
+            "test": regression_metrics(test[TARGET], variant.predict(test)),
+            "test_interval_coverage": interval_coverage(variant, test),
+        }
+        metrics |= scores if name == "full" else {name: scores}
+    full = model.variant("full")
+    return write_bundle(
+        settings.model_dir,
+        kind=GBM.name,
+        model=model,
+        input_features=full.features,
+        demographics=data.demographics,
+        data_files=data.hashes,
+        metrics=metrics,
+        training={
+            "estimator": "LightGBM on log(price), one estimator per variant (shared/models/gbm.py)",
+            "split": f"train_test_split(test_size=0.25, random_state={SPLIT_SEED})",
+            "rows": len(data.sales),
+            "params": gbm.PARAMS,
+            "rounds": gbm.NUM_ROUNDS,
+            "intervals": "split-conformal on 5-fold out-of-fold |log residuals| of the training "
+            "split (repeat sales of a house in one fold)",
+            "variants": {
+                name: {
+                    "request_fields": list(GBM.variant_request_fields(name)),
+                    "features": v.features,
+                    "ranges": v.ranges,
+                    "interval_log_halfwidths": v.log_halfwidths,
+                }
+                for name, v in model.variants.items()
+            },
+        },
+    )
+
+
+TRAINERS: dict[str, Callable[[Settings], Manifest]] = {
+    BASELINE.name: train_baseline,
+    GBM.name: train_gbm,
+}

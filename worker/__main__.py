@@ -15,6 +15,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import typer
 
 from shared import keys
+from shared.bundles import BundleError, verify_bundle
 from shared.settings import get_settings
 from worker.serving import resolve_version
 
@@ -30,6 +31,11 @@ def main(
 ) -> None:
     settings = get_settings()
     version = model or resolve_version(settings)
+    try:
+        verify_bundle(settings.model_dir, version)  # fail here, clearly, not in every child
+    except BundleError as exc:
+        typer.echo(f"cannot serve {version}: {exc}", err=True)
+        raise typer.Exit(1) from exc
     node = f"{version}@{name.replace('%h', socket.gethostname())}"
     os.environ["REALTY_MODEL_VERSION"] = version
     os.environ["REALTY_WORKER_NODE"] = node
@@ -39,7 +45,7 @@ def main(
     celery_app.worker_main(
         [
             "worker",
-            f"--queues={keys.queue_name(version)}",
+            f"--queues={','.join(keys.version_queues(version))}",
             f"--hostname={node}",
             f"--concurrency={concurrency or settings.worker_concurrency}",
             f"--loglevel={loglevel}",

@@ -1,7 +1,7 @@
 """The worker's Celery app: each pool process loads the model once, the main process
 advertises the node while it consumes (see `worker.heartbeat`)."""
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_process_shutdown
 
 from shared.celery_app import make_celery
 from shared.settings import get_settings
@@ -15,3 +15,8 @@ celery_app.steps["consumer"].add(Heartbeat)
 @worker_process_init.connect
 def _load_model(**_: object) -> None:
     serving.start(get_settings())
+
+
+@worker_process_shutdown.connect
+def _stop_batcher(**_: object) -> None:
+    serving.stop()

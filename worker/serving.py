@@ -1,4 +1,5 @@
-"""What a worker pool process serves: its one loaded model and its Redis connection.
+"""What a worker pool process serves: its one loaded model, its Redis connection, and the
+micro-batcher that answers single predictions with that model.
 
 This is the only process-global state of a worker. It is filled once per pool process after the
 fork (`worker_process_init`), so every child owns its model and its connection, and no thread
@@ -15,6 +16,7 @@ from threadpoolctl import threadpool_limits
 from shared.bundles import Manifest, latest_version, load_bundle, verify_bundle
 from shared.predictor import Predictor
 from shared.settings import Settings
+from worker.microbatch import MicroBatcher
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ def verified_manifest(settings: Settings) -> Manifest:
 class Serving:
     predictor: Predictor
     redis: redis.Redis
+    batcher: MicroBatcher
 
 
 _serving: Serving | None = None
@@ -53,9 +56,18 @@ def start(settings: Settings) -> Serving:
         socket_connect_timeout=settings.redis_socket_timeout_s,
         decode_responses=True,
     )
-    _serving = Serving(predictor, client)
+    batcher = MicroBatcher(predictor, client, settings)
+    batcher.start()
+    _serving = Serving(predictor, client, batcher)
     log.info("process %s loaded model %s", os.getpid(), predictor.version)
     return _serving
+
+
+def stop() -> None:
+    """Let the micro-batcher finish the batch it holds; it takes no more."""
+    if _serving is not None:
+        _serving.batcher.stop()
+        _serving.batcher.join(timeout=5)
 
 
 def current() -> Serving:

@@ -1,15 +1,17 @@
-"""The two tasks: one house for a waiting API request, one chunk of a batch job.
+"""The worker's Celery tasks: a chunk of a batch job, and the ping a rollout sends.
 
-Both are idempotent (a fixed reply key, a fixed result field), which is what makes late acks
-and redelivery after a lost worker safe.
+Chunks are idempotent (a fixed result field per chunk), which is what makes late acks and
+redelivery after a lost worker safe. Single predictions do not come as tasks: the micro-batcher
+answers them (worker/microbatch.py).
 """
 
 import json
 import logging
 import time
-from typing import Any
 
 import pandas as pd
+import redis
+from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from shared import keys
 from shared.demographics import UnknownZipcodeError
@@ -21,45 +23,83 @@ from worker.app import celery_app
 log = logging.getLogger(__name__)
 
 
-@celery_app.task(name=keys.PREDICT_ONE_TASK)
-def predict_one(house: dict[str, Any], reply_to: str) -> None:
-    state = serving.current()
-    predictor = state.predictor
-    try:
-        price = float(predictor.predict(pd.DataFrame([house]))[0])
-        reply: dict[str, Any] = {
-            "prediction": round(price, 2),
-            "model_version": predictor.version,
-            "model_kind": predictor.kind.name,
-        }
-    except UnknownZipcodeError as exc:
-        reply = {"error": "unknown_zipcode", "detail": str(exc), "zipcodes": exc.zipcodes}
-    except Exception as exc:  # the waiting caller gets an answer now, not a timeout later
-        log.exception("prediction failed")
-        reply = {"error": "internal", "detail": f"{type(exc).__name__}: {exc}"}
-    with state.redis.pipeline() as pipe:
-        pipe.rpush(reply_to, json.dumps(reply))
-        pipe.expire(reply_to, get_settings().reply_ttl_s)
+# A chunk that kills its worker every time would be redelivered forever (late acks plus
+# reject-on-worker-lost); after this many starts the job is failed instead.
+MAX_CHUNK_ATTEMPTS = 3
+
+# Mark the job started and count this attempt, but only while the job exists: a chunk that runs
+# after its job expired must not recreate a half-empty job record.
+_START_CHUNK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('HSETNX', KEYS[1], 'started_at', ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'attempts:' .. ARGV[2], 1)
+"""
+
+# Note progress without recreating a job that expired meanwhile.
+_PROGRESS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'progress_at', ARGV[1]) end
+"""
+
+
+# A chunk that computed its rows while Redis restarted waits for it rather than failing: a failed
+# task is acked, and its rows would be lost. Within the soft time limit.
+_until_redis_returns = retry(
+    retry=retry_if_exception_type((redis.ConnectionError, redis.TimeoutError)),
+    wait=wait_fixed(0.5),
+    stop=stop_after_delay(15),
+    reraise=True,
+)
+
+
+@_until_redis_returns
+def _start(job_id: str, chunk: int) -> int:
+    return serving.current().redis.eval(
+        _START_CHUNK, 1, keys.job_key(job_id), str(time.time()), chunk
+    )
+
+
+@_until_redis_returns
+def _rows(job_id: str, chunk: int) -> str | None:
+    return serving.current().redis.hget(keys.job_chunks_key(job_id), str(chunk))
+
+
+@_until_redis_returns
+def _store(job_id: str, chunk: int, *, result: str | None = None, error: str | None = None) -> None:
+    """Record a chunk's outcome and retire its rows, in one transaction."""
+    ttl = get_settings().job_ttl_s
+    target = keys.job_results_key(job_id) if result is not None else keys.job_errors_key(job_id)
+    with serving.current().redis.pipeline() as pipe:
+        pipe.hset(target, str(chunk), result if result is not None else str(error))
+        pipe.expire(target, ttl)
+        pipe.hdel(keys.job_chunks_key(job_id), str(chunk))
+        pipe.eval(_PROGRESS, 1, keys.job_key(job_id), str(time.time()))
         pipe.execute()
 
 
 @celery_app.task(name=keys.PREDICT_CHUNK_TASK)
-def predict_chunk(job_id: str, chunk: int, rows: list[dict[str, Any]]) -> None:
+def predict_chunk(job_id: str, chunk: int) -> None:
     state = serving.current()
-    ttl = get_settings().job_ttl_s
-    state.redis.hsetnx(keys.job_key(job_id), "started_at", str(time.time()))
-    try:
-        encoded = encode_chunk(list(state.predictor.predict(pd.DataFrame(rows))))
-    except UnknownZipcodeError as exc:
-        with state.redis.pipeline() as pipe:
-            pipe.hset(keys.job_errors_key(job_id), str(chunk), str(exc))
-            pipe.expire(keys.job_errors_key(job_id), ttl)
-            pipe.execute()
+    attempt = _start(job_id, chunk)
+    if attempt < 0:
+        log.info("job %s is gone (expired); chunk %s skipped", job_id, chunk)
         return
-    with state.redis.pipeline() as pipe:
-        pipe.hset(keys.job_results_key(job_id), str(chunk), encoded)
-        pipe.expire(keys.job_results_key(job_id), ttl)
-        pipe.execute()
+    payload = _rows(job_id, chunk)
+    if payload is None:  # done already: this was a redelivery or a re-sent duplicate
+        return
+    if attempt > MAX_CHUNK_ATTEMPTS:
+        message = f"chunk {chunk} failed {MAX_CHUNK_ATTEMPTS} times: its worker died each time"
+        _store(job_id, chunk, error=message)
+        return
+    try:
+        encoded = encode_chunk(list(state.predictor.predict(pd.DataFrame(json.loads(payload)))))
+    except UnknownZipcodeError as exc:
+        _store(job_id, chunk, error=str(exc))
+        return
+    except Exception as exc:  # the job reports failed rather than staying "running" forever
+        log.exception("chunk %s of job %s failed", chunk, job_id)
+        _store(job_id, chunk, error=f"chunk {chunk}: {type(exc).__name__}")
+        return
+    _store(job_id, chunk, result=encoded)
 
 
 @celery_app.task(name=keys.PING_TASK)

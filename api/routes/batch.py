@@ -8,14 +8,14 @@ from typing import Any, Literal
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import DispatcherDep, PinnedVersion, SettingsDep
 from api.job_store import JobNotFoundError
 from api.validation import check_zipcodes, rows_validation_error
-from shared.features import ZIPCODE
+from shared.features import HOUSE_COLUMNS, KNOWN_COLUMNS, ZIPCODE
 from shared.schemas import BatchAccepted, BatchStatus, HouseFull, validate_rows
 
 router = APIRouter(prefix="/v1", tags=["batch"])
@@ -52,6 +52,7 @@ def _parse_rows(body: bytes, content_type: str) -> list[Any]:
             frame = pd.read_csv(io.BytesIO(body), dtype={ZIPCODE: str})
         except (ValueError, pd.errors.ParserError) as exc:
             raise _body_error(f"the CSV body could not be read: {exc}") from exc
+        _check_csv_header(list(frame.columns))
         # Through JSON so cells become plain numbers, text or null, exactly like a JSON body.
         return json.loads(frame.to_json(orient="records"))
     try:
@@ -60,7 +61,22 @@ def _parse_rows(body: bytes, content_type: str) -> list[Any]:
         raise _body_error(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(document, dict) or not isinstance(document.get("rows"), list):
         raise _body_error('expected a JSON object {"rows": [ {house}, ... ]}')
+    if extra := sorted(set(document) - {"rows"}):
+        raise _body_error(f'unknown top-level field(s) {extra}: the body holds only "rows"')
     return document["rows"]
+
+
+def _check_csv_header(columns: list[str]) -> None:
+    """Header problems are reported once, by column, rather than once per row."""
+    missing = [c for c in HOUSE_COLUMNS if c not in columns]
+    unknown = [c for c in columns if c not in KNOWN_COLUMNS]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s) {missing}")
+    if unknown:
+        problems.append(f"unknown column(s) {unknown} (not columns of the house data)")
+    if problems:
+        raise _body_error("CSV header: " + "; ".join(problems))
 
 
 @router.post(
@@ -118,13 +134,18 @@ async def batch_status(
         format is None and "text/csv" in request.headers.get("accept", "")
     )
     try:
-        status = await dispatcher.jobs.status(job_id, with_results=True)
+        status = await dispatcher.batch_status(job_id)
     except JobNotFoundError as exc:
         raise HTTPException(404, str(exc)) from exc
     if wants_csv and status.results is not None:
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["row", "prediction", "model_version"])
-        writer.writerows((r.row, r.prediction, r.model_version) for r in status.results)
-        return Response(out.getvalue(), media_type="text/csv")
-    return JSONResponse(status.model_dump(mode="json"))
+        return Response(await run_in_threadpool(_results_csv, status), media_type="text/csv")
+    body = await run_in_threadpool(status.model_dump_json)
+    return Response(body, media_type="application/json")
+
+
+def _results_csv(status: BatchStatus) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "prediction", "model_version"])
+    writer.writerows((r.row, r.prediction, r.model_version) for r in status.results or [])
+    return out.getvalue()

@@ -10,7 +10,7 @@ from shared import keys
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-@router.get("/live")
+@router.api_route("/live", methods=["GET", "HEAD"])
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -30,4 +30,6 @@ async def ready(dispatcher: DispatcherDep, settings: SettingsDep) -> JSONRespons
         body |= {"status": "unavailable", "reason": "no model version is active yet"}
     elif workers == 0:
         body |= {"status": "unavailable", "reason": f"no worker serves model {active}"}
-    return JSONResponse(body, 200 if body["status"] == "ready" else 503, retry)
+    if body["status"] == "ready":
+        return JSONResponse(body)
+    return JSONResponse(body, 503, retry)

@@ -27,6 +27,7 @@ async def list_models(dispatcher: DispatcherDep) -> list[ModelInfo]:
                 active=version == active,
                 workers=await dispatcher.live_workers(version),
                 request_fields=manifest.request_fields,
+                zipcodes=manifest.zipcodes,
                 metrics=manifest.metrics,
             )
         )

@@ -1,15 +1,24 @@
 """Single-house estimates, answered synchronously through the queue."""
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 
-from api.deps import DispatcherDep, PinnedVersion
+from api.deps import DispatcherDep, PinnedVersion, require_json
 from api.dispatch import Dispatcher
 from api.validation import check_zipcodes, unknown_zipcode_error
 from shared.schemas import HouseFull, HouseMinimal, Prediction
 
-router = APIRouter(prefix="/v1", tags=["predictions"])
+Explain = Annotated[
+    bool,
+    Query(
+        description="Add the estimate's top contributing factors in plain words (models that "
+        "support it). Off by default: the explanation costs the model several times the estimate."
+    ),
+]
+
+router = APIRouter(prefix="/v1", tags=["predictions"], dependencies=[Depends(require_json)])
 
 FAULTS = {
     409: {"description": "The pinned X-Model-Version has no running worker."},
@@ -19,29 +28,43 @@ FAULTS = {
 
 
 async def _estimate(
-    house: HouseFull | HouseMinimal, dispatcher: Dispatcher, pinned: str | None
+    house: HouseFull | HouseMinimal,
+    dispatcher: Dispatcher,
+    pinned: str | None,
+    explain: bool,
+    variant: str = "full",
 ) -> Prediction:
     started = time.perf_counter()
     manifest = await dispatcher.serving_version(pinned)
     check_zipcodes([house.zipcode], manifest, batch=False)
-    reply = await dispatcher.predict(house.model_dump(), manifest.version)
+    reply = await dispatcher.predict(
+        house.model_dump(), manifest.version, variant=variant, explain=explain
+    )
     if reply.get("error") == "unknown_zipcode":
         raise unknown_zipcode_error([((), house.zipcode)], manifest)
-    if "error" in reply:
-        raise HTTPException(500, f"worker failed on request {reply['request_id']}: {reply}")
+    if "error" in reply:  # a fault of ours, logged by the worker under this request id
+        raise HTTPException(500, f"the model failed on request {reply['request_id']}; retry later")
     return Prediction(**reply, elapsed_ms=round((time.perf_counter() - started) * 1000, 2))
 
 
 @router.post("/predict", response_model=Prediction, responses=FAULTS)
-async def predict(house: HouseFull, dispatcher: DispatcherDep, pinned: PinnedVersion = None):
+async def predict(
+    house: HouseFull,
+    dispatcher: DispatcherDep,
+    explain: Explain = False,
+    pinned: PinnedVersion = None,
+):
     """Estimate the sale price of one house from all 18 columns of future_unseen_examples.csv."""
-    return await _estimate(house, dispatcher, pinned)
+    return await _estimate(house, dispatcher, pinned, explain)
 
 
 @router.post("/predict/minimal", response_model=Prediction, responses=FAULTS)
 async def predict_minimal(
-    house: HouseMinimal, dispatcher: DispatcherDep, pinned: PinnedVersion = None
+    house: HouseMinimal,
+    dispatcher: DispatcherDep,
+    explain: Explain = False,
+    pinned: PinnedVersion = None,
 ):
     """Estimate from only the fields the model uses: bedrooms, bathrooms, sqft_living, sqft_lot,
     floors, sqft_above, sqft_basement and zipcode."""
-    return await _estimate(house, dispatcher, pinned)
+    return await _estimate(house, dispatcher, pinned, explain, variant="minimal")

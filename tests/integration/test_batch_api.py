@@ -105,6 +105,24 @@ def test_malformed_batch_gets_422(api: requests.Session, body: str, content_type
     assert response.status_code == 422, response.text
 
 
+def test_csv_header_problems_are_named_once(api: requests.Session, future_examples):
+    frame = future_examples.drop(columns=["grade"]).assign(colour="red")
+    response = api.post(
+        "/v1/batch", data=frame.to_csv(index=False), headers={"content-type": "text/csv"}
+    )
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert "missing column(s) ['grade']" in error["msg"]
+    assert "unknown column(s) ['colour']" in error["msg"]
+
+
+def test_unknown_top_level_field_is_rejected(api: requests.Session, future_examples):
+    body = {"rows": as_rows(future_examples.head(2)), "model": "v2"}
+    response = api.post("/v1/batch", json=body)
+    assert response.status_code == 422
+    assert "model" in response.json()["detail"][0]["msg"]
+
+
 def test_other_content_types_get_415(api: requests.Session):
     response = api.post("/v1/batch", data="x", headers={"content-type": "application/xml"})
     assert response.status_code == 415

@@ -89,6 +89,7 @@ def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, load_rows: 
         elif answer.sent > to_v1:
             assert answer.model_version == "v1", answer
     assert {a.model_version for a in run.answers} == {"v1", "v2"}
+
     # The drained workers exited by themselves, and their pool did not restart them.
     def pool_log() -> str:
         return (pooled.workdir / "pool1.log").read_text()

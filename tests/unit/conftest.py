@@ -66,3 +66,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Manifes
     """A baseline bundle trained from the real data into a temporary model directory."""
     settings = Settings(data_dir=DATA_DIR, model_dir=tmp_path_factory.mktemp("models"))
     return settings, train_baseline(settings)
+
+
+@pytest.fixture(scope="session")
+def trained_gbm(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, Manifest]:
+    """A gbm bundle (both variants) trained once per session from the real data (~1 min)."""
+    from shared.training import train_gbm
+
+    settings = Settings(data_dir=DATA_DIR, model_dir=tmp_path_factory.mktemp("gbm-models"))
+    return settings, train_gbm(settings)

@@ -135,15 +135,17 @@ def test_minimal_model_ignores_the_house_columns_it_does_not_use_even_if_invalid
 
 
 @BOTH_MODELS
-def test_above_plus_basement_not_equal_to_living_is_rejected(
+def test_above_plus_basement_not_equal_to_living_is_rejected_at_sqft_living(
     model: type[BaseModel], house: dict
 ) -> None:
-    assert errors_of(model, {**house, "sqft_above": 1000}) == [("inconsistent_house", ())]
+    assert errors_of(model, {**house, "sqft_above": 1000}) == [
+        ("inconsistent_house", ("sqft_living",))
+    ]
 
 
-def test_renovation_before_construction_is_rejected(house: dict) -> None:
+def test_renovation_before_construction_is_rejected_at_yr_renovated(house: dict) -> None:
     assert errors_of(HouseFull, {**house, "yr_built": 1990, "yr_renovated": 1980}) == [
-        ("inconsistent_house", ())
+        ("inconsistent_house", ("yr_renovated",))
     ]
 
 
@@ -158,5 +160,5 @@ def test_validate_rows_names_the_index_and_field_of_each_bad_row(house: dict) ->
         validate_rows([house, {**house, "bedrooms": "3"}, house, {**house, "sqft_above": 1000}])
     assert [(e["type"], e["loc"]) for e in caught.value.errors()] == [
         ("number_type", (1, "bedrooms")),
-        ("inconsistent_house", (3,)),
+        ("inconsistent_house", (3, "sqft_living")),
     ]

@@ -1,0 +1,279 @@
+"""Pure functions from measured figures to the numbers and text of docs/performance.md.
+
+Everything here takes the plain dict that bench.run collects (also saved as results.json), so
+the report can be re-rendered from a saved run and the arithmetic is unit-tested.
+"""
+
+from typing import Any
+
+# Issue 5's targets, as (ratio name, comparison, bound).
+TARGETS: dict[str, tuple[str, float]] = {
+    "C/B p50 latency at 1 client": ("<=", 1.5),
+    "C/B throughput at 16 clients": (">=", 1.0),
+    "C/B throughput at 64 clients": (">=", 5.0),
+    "C p99 at 64 clients (ms)": ("<=", 250.0),
+    "D/A rows/s (batch job vs in-process 10k rows)": (">=", 0.5),
+}
+
+
+def summarise_wrk(raw: dict[str, Any]) -> dict[str, Any]:
+    """wrk's raw counters (microseconds) to report units: req/s, ms, error counts."""
+    duration_s = raw["duration_us"] / 1e6
+    lat = raw["latency_us"]
+    errors = raw["errors"]
+    socket_errors = sum(errors[k] for k in ("connect", "read", "write", "timeout"))
+    return {
+        "requests": int(raw["requests"]),
+        "duration_s": duration_s,
+        "rps": raw["requests"] / duration_s if duration_s else 0.0,
+        "ok_rps": (raw["requests"] - raw["non2xx"]) / duration_s if duration_s else 0.0,
+        "p50_ms": lat["p50"] / 1000,
+        "p95_ms": lat["p95"] / 1000,
+        "p99_ms": lat["p99"] / 1000,
+        "max_ms": lat["max"] / 1000,
+        "non2xx": int(raw["non2xx"]),
+        "socket_errors": int(socket_errors),
+        "timeouts": int(errors["timeout"]),
+    }
+
+
+def by_concurrency(cases: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    return {int(c["concurrency"]): c for c in cases}
+
+
+def _ratio(top: float | None, bottom: float | None) -> float | None:
+    if top is None or bottom is None or bottom == 0:
+        return None
+    return top / bottom
+
+
+def compute_ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """C/B at 1, 16 and 64 clients, C's p99 at 64, and D/A, each with issue 5's target."""
+    b = by_concurrency(results.get("B", []))
+    c = by_concurrency(results.get("C", []))
+    a_rate = results.get("A", {}).get("predict_10k_rows", {}).get("rows_per_s")
+    d_rate = results.get("D", {}).get("rows_per_s")
+
+    def get(cases: dict[int, dict[str, Any]], n: int, key: str) -> float | None:
+        return cases[n][key] if n in cases else None
+
+    values = {
+        "C/B p50 latency at 1 client": _ratio(get(c, 1, "p50_ms"), get(b, 1, "p50_ms")),
+        "C/B throughput at 16 clients": _ratio(get(c, 16, "ok_rps"), get(b, 16, "ok_rps")),
+        "C/B throughput at 64 clients": _ratio(get(c, 64, "ok_rps"), get(b, 64, "ok_rps")),
+        "C p99 at 64 clients (ms)": get(c, 64, "p99_ms"),
+        "D/A rows/s (batch job vs in-process 10k rows)": _ratio(d_rate, a_rate),
+    }
+    out = []
+    for name, value in values.items():
+        op, bound = TARGETS[name]
+        met = None if value is None else (value <= bound if op == "<=" else value >= bound)
+        out.append({"name": name, "value": value, "target": f"{op} {bound:g}", "met": met})
+    return out
+
+
+def fmt(value: float | None, digits: int = 1) -> str:
+    """Thousands separators, fixed decimals; an em dash for a missing figure."""
+    if value is None:
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def _cpu_cell(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {cores:.2f}" for name, cores in cpu.items()) or "—"
+
+
+def load_table(results: dict[str, Any]) -> list[str]:
+    names = {"B": "B direct in-process FastAPI", "C": "C service /v1/predict"}
+    rows = []
+    for case in ("B", "C"):
+        for r in sorted(results.get(case, []), key=lambda r: r["concurrency"]):
+            rows.append(
+                [
+                    names[case],
+                    str(r["concurrency"]),
+                    fmt(r["ok_rps"]),
+                    fmt(r["p50_ms"], 2),
+                    fmt(r["p95_ms"], 2),
+                    fmt(r["p99_ms"], 2),
+                    fmt(r["max_ms"], 1),
+                    f"{r['requests']:,}",
+                    str(r["non2xx"]),
+                    str(r["socket_errors"]),
+                    _cpu_cell(r.get("cpu_cores", {})),
+                ]
+            )
+    header = ["case", "clients", "2xx req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"]
+    header += ["requests", "non-2xx", "socket errors", "CPU cores used, by process"]
+    return _table(header, rows)
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole docs/performance.md."""
+    meta = results["meta"]
+    a = results.get("A", {})
+    d = results.get("D", {})
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (`bench/run.py`); every figure below comes from the run described",
+        "here. Do not edit by hand: rerun the command, which rewrites this file.",
+        "",
+        "## The run",
+        "",
+        f"- command: `{meta['command']}`",
+        f"- date (UTC): {meta['date']}; total run time {fmt(meta.get('runtime_s'), 0)} s",
+        f"- machine: {meta['cores']} cores (`os.cpu_count()`), {meta['platform']}",
+        f"- load average (1/5/15 min) before: {meta['load_before']}; after: "
+        f"{meta.get('load_after', '—')}",
+        f"- model: {meta['version']} (kind `{meta['kind']}`), the same bundle in every case",
+        f"- code measured: {meta.get('code', '—')}",
+        f"- rows: the {meta['rows']} rows of `{meta['rows_file']}`, cycled",
+        f"- load generator: {meta['wrk_version']}, `{meta['wrk_example']}`",
+        f"- per load case: {meta['warmup_s']:g} s warm-up (not counted), then "
+        f"{meta['duration_s']:g} s measured",
+        f"- service settings changed from the defaults: {meta.get('settings') or 'none'}",
+        "",
+        "## Ratios",
+        "",
+    ]
+    ratio_rows = []
+    for r in compute_ratios(results):
+        met = {None: "—", True: "yes", False: "no"}[r["met"]]
+        ratio_rows.append([r["name"], fmt(r["value"], 2), r["target"], met])
+    lines += _table(["ratio", "measured", "target (issue 5)", "met"], ratio_rows)
+    lines += ["", "## B and C: single predictions over HTTP, side by side", ""]
+    lines += load_table(results)
+    lines += [
+        "",
+        "Latency is wrk's, per request, from sending to the last byte of the answer. Throughput",
+        "counts 2xx answers only. Socket errors are wrk's connect, read, write and timeout errors",
+        f"(timeout {meta['timeout_s']:g} s). CPU cores used is CPU time of each process tree",
+        "during the measured seconds divided by the seconds; wrk itself shares the machine.",
+        "",
+    ]
+    if a:
+        lines += ["## A: in-process, no HTTP, one process, one thread", ""]
+        rows = [
+            [
+                "`Predictor.estimate(explain=False)`, 1 row: one `/v1/predict` request",
+                fmt(a["estimate_1_row"]["rows_per_s"]),
+                fmt(a["estimate_1_row"]["p50_ms"], 2),
+                fmt(a["estimate_1_row"]["p99_ms"], 2),
+            ],
+            [
+                "`Predictor.estimate(explain=True)`, 1 row: with `?explain=true`",
+                fmt(a["estimate_explain_1_row"]["rows_per_s"]),
+                fmt(a["estimate_explain_1_row"]["p50_ms"], 2),
+                fmt(a["estimate_explain_1_row"]["p99_ms"], 2),
+            ],
+            [
+                "`Predictor.estimate(explain=False)`, 64-row DataFrame: a full micro-batch "
+                "(rows/s; ms per call)",
+                fmt(a["estimate_64_rows"]["rows_per_s"]),
+                fmt(a["estimate_64_rows"]["p50_ms"], 2),
+                fmt(a["estimate_64_rows"]["p99_ms"], 2),
+            ],
+            [
+                "`Predictor.predict`, 1 row",
+                fmt(a["predict_1_row"]["rows_per_s"]),
+                fmt(a["predict_1_row"]["p50_ms"], 2),
+                fmt(a["predict_1_row"]["p99_ms"], 2),
+            ],
+            [
+                f"`Predictor.predict`, {a['predict_10k_rows']['rows']:,}-row DataFrame "
+                f"(median of {a['predict_10k_rows']['repeats']})",
+                fmt(a["predict_10k_rows"]["rows_per_s"]),
+                fmt(1000 * a["predict_10k_rows"]["median_s"], 0) + " (whole call)",
+                "—",
+            ],
+        ]
+        lines += _table(["call", "rows/s", "p50 ms", "p99 ms"], rows)
+        lines += [
+            "",
+            f"Resident memory of that process with the model loaded: "
+            f"{fmt(a['rss_kib'] / 1024, 0)} MiB.",
+            "",
+        ]
+    if d:
+        lines += ["## D: one batch job end to end through the service", ""]
+        rows = [
+            [
+                f"{d['rows']:,}",
+                fmt(d["body_mib"], 1),
+                fmt(d["submit_s"], 2),
+                fmt(d["processing_s"], 2),
+                fmt(d["results_s"], 2),
+                fmt(d["total_s"], 2),
+                fmt(d["rows_per_s"], 0),
+                str(d["errors"]),
+            ]
+        ]
+        header = ["rows", "CSV body MiB", "submit s (upload, validate, enqueue)"]
+        header += ["processing s (until succeeded)", "results s (last poll, JSON)", "total s"]
+        header += ["rows/s", "errors"]
+        lines += _table(header, rows)
+        lines += [
+            "",
+            f"Submitted as `text/csv` to `POST /v1/batch`, polled every {d['poll_s']:g} s, the",
+            "results read from the final poll; total is from the first byte sent to the last",
+            "result received. `errors` counts rows without a prediction plus job errors.",
+            "",
+        ]
+    if results.get("memory"):
+        lines += ["## Memory: resident size with the model loaded", ""]
+        rows = [
+            [
+                m["case"],
+                m["role"],
+                str(m["pid"]),
+                fmt(m["rss_kib"] / 1024, 0),
+                fmt(m["pss_kib"] / 1024, 0) if m.get("pss_kib") is not None else "—",
+            ]
+            for m in results["memory"]
+        ]
+        lines += _table(["case", "process", "pid", "RSS MiB", "PSS MiB"], rows)
+        lines += [
+            "",
+            "RSS from `/proc/<pid>/status` (VmRSS); PSS from `/proc/<pid>/smaps_rollup` shares",
+            "pages that forked processes have in common among them, so PSS adds up, RSS does not.",
+            "",
+        ]
+    if results.get("redis_per_request"):
+        lines += [
+            "## Redis commands per single prediction (C, all concurrencies)",
+            "",
+            "From `INFO commandstats` before and after the C cases, divided by the requests sent",
+            "(warm-ups included); commands fewer than 0.05 per request are left out.",
+            "",
+        ]
+        rows = [
+            [name, fmt(v["per_request"], 2), fmt(v["usec_per_call"], 1)]
+            for name, v in results["redis_per_request"].items()
+        ]
+        lines += _table(["command", "per request", "µs per call (Redis CPU)"], rows)
+        lines.append("")
+    lines += [
+        "## How it is measured",
+        "",
+        "- Everything runs on 127.0.0.1, started and stopped by the benchmark (each process by",
+        "  its own process group, also on failure or Ctrl-C); a hard time limit ends a stuck run.",
+        "- A runs in a process of its own before any server starts.",
+        "- B is `bench/direct_app.py` under `uvicorn --workers <cores>`: each process loads the",
+        "  bundle and answers in the request (same validation, same `Predictor.estimate` call).",
+        "- C is the real stack as `make run` starts it: redis-server (AOF on, no RDB snapshots),",
+        "  `python -m worker --model <version> --concurrency <cores>`, one uvicorn API process,",
+        "  `realty:active_version` set to the measured version.",
+        "- wrk runs `bench/post.lua`, which cycles over the rows (zipcode as a JSON string),",
+        "  counts non-2xx answers and prints the latency percentiles from its `done()` hook.",
+        "- The machine is shared with other work; compare the ratios of one run rather than",
+        "  absolute figures across runs.",
+        "",
+    ]
+    return "\n".join(lines)

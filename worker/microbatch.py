@@ -1,0 +1,135 @@
+"""Adaptive micro-batching of single predictions, inside each Celery worker process.
+
+A waiting API request costs the model one row, but a model call costs the same fixed overhead
+(DataFrame, demographics join, estimator dispatch) whatever its size: one KNN call on 64 rows
+takes about as long as a few calls on one row. So each pool process runs this loop next to its
+Celery task loop: it takes every request waiting in its version's request list (up to
+`microbatch_max_size`), answers them with one `Predictor.estimate` call per variant, and pushes
+each reply to the key its API request is waiting on.
+
+Adaptive: with one request in flight it answers at once (no added latency); once the last batch
+held more than one request, i.e. under load, it waits up to `microbatch_max_wait_ms` for more.
+
+Requests are plain JSON in a Redis list, taken with RPOP: a process killed mid-batch loses the
+few requests it held, whose callers get a 504 at their deadline and may retry. That trade is
+made for the sync path only; batch jobs stay durable Celery tasks.
+"""
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import pandas as pd
+import redis
+
+from shared import keys
+from shared.demographics import UnknownZipcodeError
+from shared.predictor import Predictor
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def answer(predictor: Predictor, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Replies in request order, from one model call per (variant, explain) group."""
+    replies: list[dict[str, Any]] = [{} for _ in requests]
+    groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
+    for index, request in enumerate(requests):
+        groups[request.get("variant", "full"), bool(request.get("explain"))].append(index)
+    for (variant, explain), indexes in groups.items():
+        for index, reply in zip(
+            indexes, _estimate(predictor, requests, indexes, variant, explain), strict=True
+        ):
+            replies[index] = reply | {"batch_size": len(requests)}
+    return replies
+
+
+def _estimate(
+    predictor: Predictor,
+    requests: list[dict[str, Any]],
+    indexes: list[int],
+    variant: str,
+    explain: bool,
+) -> list[dict[str, Any]]:
+    houses = pd.DataFrame([requests[i]["house"] for i in indexes])
+    try:
+        estimates = predictor.estimate(houses, variant, explain=explain)
+    except UnknownZipcodeError as exc:
+        if len(indexes) == 1:
+            return [{"error": "unknown_zipcode", "detail": str(exc), "zipcodes": exc.zipcodes}]
+        # One bad row must not fail its batch-mates: answer each on its own.
+        return [
+            reply
+            for i in indexes
+            for reply in _estimate(predictor, requests, [i], variant, explain)
+        ]
+    except Exception as exc:  # the callers get an answer now, not a timeout later
+        log.exception("prediction failed for a batch of %d", len(indexes))
+        return [{"error": "internal", "detail": type(exc).__name__} for _ in indexes]
+    return [
+        estimate
+        | {
+            "prediction": round(estimate["prediction"], 2),
+            "model_version": predictor.version,
+            "model_kind": predictor.kind.name,
+        }
+        for estimate in estimates
+    ]
+
+
+class MicroBatcher(threading.Thread):
+    def __init__(self, predictor: Predictor, client: redis.Redis, settings: Settings) -> None:
+        super().__init__(name="realty-microbatch", daemon=True)
+        self.predictor = predictor
+        self.client = client
+        self.queue = keys.requests_list(predictor.version)
+        self.max_size = settings.microbatch_max_size
+        self.max_wait_s = settings.microbatch_max_wait_ms / 1000
+        self.reply_ttl_s = settings.reply_ttl_s
+        self.stopping = threading.Event()
+        self.last_size = 0
+
+    def take(self) -> list[str]:
+        """Block for the first request, then gather what else is waiting."""
+        first = self.client.brpop([self.queue], timeout=1)
+        if first is None:
+            return []
+        items = [first[1]]
+        give_up = time.monotonic() + (self.max_wait_s if self.last_size > 1 else 0)
+        while len(items) < self.max_size:
+            more = self.client.rpop(self.queue, self.max_size - len(items))
+            if more:
+                items.extend(more)
+            elif time.monotonic() >= give_up:
+                break
+            else:
+                time.sleep(0.0002)
+        return items
+
+    def serve(self, items: list[str]) -> None:
+        now = time.time()
+        requests = [r for r in map(json.loads, items) if r["deadline"] > now]  # else: 504 sent
+        if not requests:
+            return
+        with self.client.pipeline(transaction=False) as pipe:
+            for request, reply in zip(requests, answer(self.predictor, requests), strict=True):
+                pipe.rpush(request["reply_to"], json.dumps(reply))
+                pipe.expire(request["reply_to"], self.reply_ttl_s)
+            pipe.execute()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                items = self.take()
+                if items:
+                    self.serve(items)
+                self.last_size = len(items)
+            except redis.RedisError as exc:  # Redis away: the API answers 503 meanwhile
+                log.warning("micro-batcher: %s", exc)
+                self.stopping.wait(1)
+
+    def stop(self) -> None:
+        self.stopping.set()
