@@ -46,10 +46,10 @@ rollback: install
 	$(BIN)/realty rollback
 
 compose-rollout:
-	docker compose exec -T api realty rollout $(VERSION)
+	docker compose run --rm --no-deps trainer realty rollout $(VERSION)
 
 compose-rollback:
-	docker compose exec -T api realty rollback
+	docker compose run --rm --no-deps trainer realty rollback
 
 lint: install
 	$(BIN)/ruff check .

@@ -37,9 +37,22 @@ class Dispatcher:
         self.jobs = JobStore(redis, settings)
         # Bundles are immutable, so a version's manifest can be cached for the process's life.
         self._manifests: dict[str, Manifest] = {}
+        # version -> monotonic time until which it is known to have a live worker
+        self._served_until: dict[str, float] = {}
 
     async def live_workers(self, version: str) -> int:
         return len(await live_nodes_async(self.redis, version, self.settings.heartbeat_ttl_s))
+
+    async def is_served(self, version: str) -> bool:
+        """Whether a live worker serves `version`. A yes is trusted for `served_cache_s` (the
+        check costs more API CPU than the prediction's own Redis traffic); a no is always
+        checked again, so a version whose workers just started is served at once."""
+        if time.monotonic() < self._served_until.get(version, 0):
+            return True
+        if await self.live_workers(version) == 0:
+            return False
+        self._served_until[version] = time.monotonic() + self.settings.served_cache_s
+        return True
 
     async def serving_version(self, pinned: str | None = None) -> Manifest:
         """The version a request goes to (the active one, or a pinned one) once we know a warm
@@ -47,7 +60,7 @@ class Dispatcher:
         version = pinned or await self.redis.get(keys.ACTIVE_VERSION)
         if version is None:
             raise ServiceUnavailableError("no model version is active yet: start a worker")
-        if await self.live_workers(version) == 0:
+        if not await self.is_served(version):
             if pinned:
                 raise VersionNotServedError(f"no worker serves model version {pinned!r} now")
             raise ServiceUnavailableError(f"no worker is serving the active model {version}")

@@ -8,7 +8,7 @@ from redis import asyncio as aioredis
 
 from api.dispatch import Dispatcher
 from api.errors import install_error_handlers
-from api.routes import batch, health, models, predict
+from api.routes import batch, health, metrics, models, predict
 from shared.celery_app import make_celery
 from shared.settings import Settings, get_settings
 
@@ -53,6 +53,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_size=settings.max_body_bytes,
     )
     install_error_handlers(app, settings)
-    for module in (predict, batch, models, health):
+    for module in (predict, batch, models, health, metrics):
         app.include_router(module.router)
     return app

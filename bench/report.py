@@ -114,6 +114,39 @@ def load_table(results: dict[str, Any]) -> list[str]:
     return _table(header, rows)
 
 
+def other_load(results: dict[str, Any], meta: dict[str, Any]) -> str:
+    """How much CPU processes outside the benchmark took: how noisy the figures are."""
+    others = [
+        r["cpu_cores"]["anything else"]
+        for case in ("B", "C")
+        for r in results.get(case, [])
+        if "anything else" in r.get("cpu_cores", {})
+    ]
+    if not others:
+        return "not measured"
+    mean = sum(others) / len(others)
+    return (
+        f"{mean:.2f} of {meta['cores']} cores on average, {max(others):.2f} at most "
+        "(machine busy time from /proc/stat minus the benchmark's processes)"
+    )
+
+
+def cpu_per_request_table(results: dict[str, Any]) -> list[str]:
+    """Where each answered request's CPU goes, per process: the cost a faster design cuts."""
+    rows = []
+    for case in ("B", "C"):
+        for r in sorted(results.get(case, []), key=lambda r: r["concurrency"]):
+            per = {
+                name: 1000 * cores / r["ok_rps"] if r["ok_rps"] else None
+                for name, cores in r.get("cpu_cores", {}).items()
+                if name not in ("wrk", "anything else")
+            }
+            cells = ", ".join(f"{name} {fmt(ms, 2)}" for name, ms in per.items())
+            total = sum(ms for ms in per.values() if ms is not None)
+            rows.append([case, str(r["concurrency"]), cells or "—", fmt(total, 2)])
+    return _table(["case", "clients", "ms per request, by process", "total ms"], rows)
+
+
 def render(results: dict[str, Any]) -> str:
     """The whole docs/performance.md."""
     meta = results["meta"]
@@ -132,6 +165,7 @@ def render(results: dict[str, Any]) -> str:
         f"- machine: {meta['cores']} cores (`os.cpu_count()`), {meta['platform']}",
         f"- load average (1/5/15 min) before: {meta['load_before']}; after: "
         f"{meta.get('load_after', '—')}",
+        f"- other work on this machine during the load cases: {other_load(results, meta)}",
         f"- model: {meta['version']} (kind `{meta['kind']}`), the same bundle in every case",
         f"- code measured: {meta.get('code', '—')}",
         f"- rows: the {meta['rows']} rows of `{meta['rows_file']}`, cycled",
@@ -155,7 +189,15 @@ def render(results: dict[str, Any]) -> str:
         "Latency is wrk's, per request, from sending to the last byte of the answer. Throughput",
         "counts 2xx answers only. Socket errors are wrk's connect, read, write and timeout errors",
         f"(timeout {meta['timeout_s']:g} s). CPU cores used is CPU time of each process tree",
-        "during the measured seconds divided by the seconds; wrk itself shares the machine.",
+        "during the measured seconds divided by the seconds; `wrk` is the load generator,",
+        "`anything else` is the rest of the machine's busy time (/proc/stat): other work that",
+        "shared these cores during the run.",
+        "",
+        "CPU time per answered request, in ms (CPU cores used / 2xx req/s):",
+        "",
+    ]
+    lines += cpu_per_request_table(results)
+    lines += [
         "",
     ]
     if a:
@@ -224,6 +266,7 @@ def render(results: dict[str, Any]) -> str:
             f"Submitted as `text/csv` to `POST /v1/batch`, polled every {d['poll_s']:g} s, the",
             "results read from the final poll; total is from the first byte sent to the last",
             "result received. `errors` counts rows without a prediction plus job errors.",
+            f"CPU cores used over the whole job: {_cpu_cell(d.get('cpu_cores', {}))}.",
             "",
         ]
     if results.get("memory"):
@@ -249,7 +292,7 @@ def render(results: dict[str, Any]) -> str:
         lines += [
             "## Redis commands per single prediction (C, all concurrencies)",
             "",
-            "From `INFO commandstats` before and after the C cases, divided by the requests sent",
+            "From `INFO commandstats` around each C case, divided by the requests sent",
             "(warm-ups included); commands fewer than 0.05 per request are left out.",
             "",
         ]
@@ -265,8 +308,11 @@ def render(results: dict[str, Any]) -> str:
         "- Everything runs on 127.0.0.1, started and stopped by the benchmark (each process by",
         "  its own process group, also on failure or Ctrl-C); a hard time limit ends a stuck run.",
         "- A runs in a process of its own before any server starts.",
+        "- B and C run side by side and take turns: B then C at 1 client, then at 16, then 64,",
+        "  so that other load on the machine affects both alike; D runs after B has stopped.",
         "- B is `bench/direct_app.py` under `uvicorn --workers <cores>`: each process loads the",
-        "  bundle and answers in the request (same validation, same `Predictor.estimate` call).",
+        "  bundle and answers in the request (same validation, same `Predictor.estimate` call,",
+        "  explanations off as in `/v1/predict`'s default), in FastAPI's thread pool.",
         "- C is the real stack as `make run` starts it: redis-server (AOF on, no RDB snapshots),",
         "  `python -m worker --model <version> --concurrency <cores>`, one uvicorn API process,",
         "  `realty:active_version` set to the measured version.",
@@ -274,6 +320,10 @@ def render(results: dict[str, Any]) -> str:
         "  counts non-2xx answers and prints the latency percentiles from its `done()` hook.",
         "- The machine is shared with other work; compare the ratios of one run rather than",
         "  absolute figures across runs.",
+        "- D's rows are the same rows repeated; A's 10k-row rate is one process on one core,",
+        "  D uses the service's worker processes (one per core).",
+        "- To rerun: `make bench`, or `VERSION=vN make bench` for another bundle. Raw figures of",
+        "  the last run: `.run/bench/results.json`; its process logs: `.run/bench/logs/`.",
         "",
     ]
     return "\n".join(lines)

@@ -14,6 +14,7 @@ import io
 import json
 import os
 import platform
+import resource
 import signal
 import subprocess
 import sys
@@ -29,6 +30,7 @@ import requests
 
 from bench import report, wrk
 from bench.procs import (
+    CLOCK_TICKS,
     Child,
     Processes,
     command_line,
@@ -48,6 +50,19 @@ ROWS_FILE = Path("data/future_unseen_examples.csv")
 WRK_TIMEOUT_S = 15.0  # above the service's 10 s deadline, so its 504s are seen as answers
 BATCH_POLL_S = 0.2
 BATCH_DEADLINE_S = 180.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent not idle since boot (/proc/stat), to see other load."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of this process's finished children: wrk's, measured around its run."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class Interrupted(Exception):
@@ -161,10 +176,14 @@ class Bench:
         self.results["meta"].setdefault("wrk_example", " ".join(example))
         trees = {name: descendants(pid) for name, pid in components.items()}
         cpu_before = {name: tree_cpu(pids) for name, pids in trees.items()}
+        machine_before, wrk_before = machine_busy_seconds(), children_cpu_seconds()
         started = time.monotonic()
         raw = wrk.run(argv, self.args.duration)
         wall = time.monotonic() - started
         cpu = {name: (tree_cpu(trees[name]) - cpu_before[name]) / wall for name in trees}
+        cpu["wrk"] = (children_cpu_seconds() - wrk_before) / wall
+        busy = (machine_busy_seconds() - machine_before) / wall
+        cpu["anything else"] = max(busy - sum(cpu.values()), 0.0)
         summary = report.summarise_wrk(raw) | {
             "case": case,
             "concurrency": clients,
@@ -195,8 +214,8 @@ class Bench:
                     }
                 )
 
-    def case_b(self) -> None:
-        print(f"B: direct FastAPI, {self.cores} uvicorn workers", flush=True)
+    def start_direct(self) -> tuple[str, Child]:
+        """Case B's server: uvicorn, one worker process per core, each with the model."""
         port = free_port()
         env = base_env() | {
             "BENCH_MODEL_DIR": str(REPO / "model_artifacts"),
@@ -213,24 +232,7 @@ class Bench:
             90,
             "every uvicorn worker to load the model",
         )
-        try:
-            self.results["B"] = [
-                self.load_case("B", f"{base}/predict", {"uvicorn": server.pid}, n)
-                for n in self.args.clients
-            ]
-            self.memory(
-                "B",
-                server,
-                lambda pid: (
-                    "uvicorn supervisor"
-                    if pid == server.pid
-                    else "multiprocessing helper"
-                    if "multiprocessing" in command_line(pid)
-                    else "uvicorn worker (model)"
-                ),
-            )
-        finally:
-            self.procs.stop(server)
+        return base, server
 
     def start_service(self) -> tuple[str, dict[str, Child]]:
         redis_port, api_port = free_port(), free_port()
@@ -266,33 +268,57 @@ class Bench:
         )
         return base, children
 
-    def case_c_and_d(self) -> None:
-        print(f"C: service /v1/predict, worker --concurrency {self.cores}", flush=True)
+    def cases_b_c_d(self) -> None:
+        """B and C alternate at each concurrency (B1, C1, B16, C16, ...), so load from other
+        work on the machine hits both alike; D runs once B's server is gone."""
+        print(f"B and C: direct app and service, {self.cores} processes each", flush=True)
+        direct, server = self.start_direct()
         base, children = self.start_service()
         components = {name: child.pid for name, child in children.items()}
-        stats_before = self.redis.info("commandstats")
-        self.results["C"] = [
-            self.load_case("C", f"{base}/v1/predict", components, n) for n in self.args.clients
-        ]
-        stats_after = self.redis.info("commandstats")
+        self.results["B"], self.results["C"] = [], []
+        redis_calls: dict[str, dict[str, int]] = {}
+        for clients in self.args.clients:
+            self.results["B"].append(
+                self.load_case("B", f"{direct}/predict", {"uvicorn": server.pid}, clients)
+            )
+            before = self.redis.info("commandstats")
+            self.results["C"].append(self.load_case("C", f"{base}/v1/predict", components, clients))
+            add_calls(redis_calls, before, self.redis.info("commandstats"))
         sent = sum(r["requests"] + r["warmup_requests"] for r in self.results["C"])
-        self.results["redis_per_request"] = per_request_commands(stats_before, stats_after, sent)
+        self.results["redis_per_request"] = per_request_commands({}, redis_calls, sent)
+        self.memory(
+            "B",
+            server,
+            lambda pid: (
+                "uvicorn supervisor"
+                if pid == server.pid
+                else "multiprocessing resource tracker"
+                if "resource_tracker" in command_line(pid)
+                else "uvicorn worker process (model)"
+            ),
+        )
         worker = children["worker"]
-
-        def role(pid: int) -> str:
-            return "Celery main process" if pid == worker.pid else "Celery pool process (model)"
-
-        self.memory("C", worker, role)
+        self.memory(
+            "C",
+            worker,
+            lambda pid: (
+                "Celery main process" if pid == worker.pid else "Celery pool process (model)"
+            ),
+        )
         self.memory("C", children["api"], lambda pid: "API (uvicorn)")
         self.memory("C", children["redis"], lambda pid: "redis-server")
+        self.procs.stop(server)
         print(f"D: {self.args.batch_rows:,}-row batch job", flush=True)
-        self.results["D"] = self.case_d(base)
+        self.results["D"] = self.case_d(base, components)
 
-    def case_d(self, base: str) -> dict[str, Any]:
+    def case_d(self, base: str, components: dict[str, int]) -> dict[str, Any]:
         frame = pd.DataFrame([self.rows[i % len(self.rows)] for i in range(self.args.batch_rows)])
         buffer = io.StringIO()
         frame.to_csv(buffer, index=False)
         body = buffer.getvalue().encode()
+        trees = {name: descendants(pid) for name, pid in components.items()}
+        cpu_before = {name: tree_cpu(pids) for name, pids in trees.items()}
+        machine_before = machine_busy_seconds()
         with requests.Session() as http:
             started = time.monotonic()
             answer = http.post(
@@ -313,6 +339,10 @@ class Bench:
                     break
                 time.sleep(BATCH_POLL_S)
             finished = time.monotonic()
+        wall = finished - started
+        cpu = {name: (tree_cpu(trees[name]) - cpu_before[name]) / wall for name in trees}
+        busy = (machine_busy_seconds() - machine_before) / wall
+        cpu["anything else (this client included)"] = max(busy - sum(cpu.values()), 0.0)
         results = job.get("results") or []
         missing = sum(1 for r in results if r.get("prediction") is None)
         errors = missing + (len(frame) - len(results)) + (1 if job.get("error") else 0)
@@ -328,6 +358,7 @@ class Bench:
             "errors": errors,
             "error": job.get("error"),
             "poll_s": BATCH_POLL_S,
+            "cpu_cores": cpu,
         }
         print(
             f"  D: {summary['rows_per_s']:,.0f} rows/s, total {summary['total_s']:.1f} s, "
@@ -335,6 +366,17 @@ class Bench:
             flush=True,
         )
         return summary
+
+
+def add_calls(
+    total: dict[str, dict[str, int]], before: dict[str, Any], after: dict[str, Any]
+) -> None:
+    """Add the calls and CPU time between two `INFO commandstats` snapshots to `total`."""
+    for key, stats in after.items():
+        old = before.get(key, {})
+        entry = total.setdefault(key, {"calls": 0, "usec": 0})
+        entry["calls"] += stats["calls"] - old.get("calls", 0)
+        entry["usec"] += stats["usec"] - old.get("usec", 0)
 
 
 def per_request_commands(
@@ -376,6 +418,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def argv_changed(argv: list[str] | None) -> bool:
+    """Whether options other than --version were given (then the report names them)."""
+    given = sys.argv[1:] if argv is None else argv
+    return any(a.startswith("--") and not a.startswith("--version") for a in given)
+
+
 def cli(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     os.chdir(REPO)
@@ -394,6 +442,8 @@ def cli(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-", dir=run_dir) as tmp:
         bench = Bench(args, Path(tmp))
         command = "make bench" + (f" VERSION={chosen}" if chosen else "")
+        if argv_changed(argv):
+            command = "python -m bench " + " ".join(sys.argv[1:] if argv is None else argv)
         bench.results["meta"] = {
             "command": command,
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
@@ -419,8 +469,7 @@ def cli(argv: list[str] | None = None) -> None:
         )
         try:
             bench.case_a()
-            bench.case_b()
-            bench.case_c_and_d()
+            bench.cases_b_c_d()
         except (KeyboardInterrupt, Interrupted) as exc:
             print(
                 f"bench: stopped ({type(exc).__name__} {exc}); stopping its processes",

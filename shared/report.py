@@ -278,8 +278,9 @@ def render(results: dict[str, Any]) -> str:
     )
     factors = "; ".join(f["text"] for f in example["factors"][:4])
     add(
-        f"- **Why this price.** Each estimate lists the details that moved it most, in "
-        f"dollars. For example, a {ex_house['bedrooms']}-bedroom home of "
+        f"- **Why this price.** Ask for the reasons (add `?explain=true` to the request) and "
+        "the estimate lists the details that moved it most, in dollars. For example, a "
+        f"{ex_house['bedrooms']}-bedroom home of "
         f"{ex_house['sqft_living']:,} sq ft in zipcode {ex_house['zipcode']} (the first of the "
         f"client's future examples) is estimated at **{_usd(example['prediction'])}**, 80 % "
         f"range {_k(low80)}–{_k(high80)}, 95 % range {_k(low95)}–{_k(high95)}; biggest factors: "
@@ -559,6 +560,22 @@ def render(results: dict[str, Any]) -> str:
         header = ["step", "CV MAE", "Δ MAE (folds better)", "CV MAPE", "CV R²", "within 10 %"]
         add(_table([*header, "rule met"], rows))
         add("")
+    add("### How the service uses it")
+    add("")
+    add(
+        "One `gbm` bundle (`realty train gbm`, a new immutable version) holds both estimators, "
+        "so a rollout switches full and minimal answers together. Every answer of it carries "
+        "`interval_80` and `interval_95` ({low, high}) and `warnings` (an input outside the "
+        "range of the training sales, per field, ranges stored in the bundle and its "
+        "manifest); with `?explain=true` also `factors`: LightGBM's own per-feature "
+        "contributions (`pred_contrib=True`, in log price), grouped into plain-language "
+        "factors and converted to dollars at the rate that makes them add up to the estimate "
+        "minus the typical training home's price (shared/models/gbm.py). Derived features are "
+        "computed by one function, `shared.features.derive_features`, for training and "
+        "serving; workers predict with one LightGBM thread per process. Baseline bundles "
+        "answer with the same fields empty."
+    )
+    add("")
     add("### Reproduce")
     add("")
     add("```bash")

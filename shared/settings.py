@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Heartbeats tell the API which versions have a live, warm worker.
     heartbeat_interval_s: float = 2.0
     heartbeat_ttl_s: float = 10.0
+    served_cache_s: float = Field(
+        1.0, description="How long an API process trusts that a version has a live worker."
+    )
 
     # Micro-batching of single predictions (worker/microbatch.py).
     microbatch_max_size: int = Field(64, description="Most requests answered by one model call.")

@@ -42,3 +42,11 @@ def test_openapi_documents_every_endpoint(api: requests.Session):
     ):
         assert path in paths
     assert api.get("/docs").status_code == 200
+
+
+def test_metrics_expose_queue_depth_and_live_workers(api: requests.Session):
+    text = api.get("/metrics").text
+    active = api.get("/health/ready").json()["active_version"]
+    assert f'realty_live_workers{{version="{active}"}} 1.0' in text
+    assert f'realty_queue_depth{{queue="requests",version="{active}"}}' in text
+    assert f'realty_active{{version="{active}"}} 1.0' in text

@@ -113,3 +113,12 @@ def test_render_writes_every_section_from_the_figures() -> None:
     assert "uvicorn 0.50" in text
     assert "| C/B p50 latency at 1 client | 1.00 | <= 1.5 | yes |" in text
     assert "v2 (kind `gbm`)" in text
+
+
+def test_other_load_summarises_the_cpu_taken_by_other_work() -> None:
+    results = {
+        "B": [{"cpu_cores": {"uvicorn": 1.0, "anything else": 0.5}}],
+        "C": [{"cpu_cores": {"api": 0.3, "anything else": 1.5}}],
+    }
+    assert report.other_load(results, {"cores": 2}).startswith("1.00 of 2 cores on average, 1.50")
+    assert report.other_load({}, {"cores": 2}) == "not measured"
