@@ -85,6 +85,24 @@ def run_load(
     return run
 
 
+class BackgroundLoad(threading.Thread):
+    """`run_load` in a thread, so a test can roll out or scale while the load flows."""
+
+    def __init__(self, url: str, rows: list[dict], *, rate: float, seconds: float) -> None:
+        super().__init__(daemon=True)
+        self.args = (url, rows)
+        self.rate, self.seconds = rate, seconds
+        self.result: LoadRun | None = None
+
+    def run(self) -> None:
+        self.result = run_load(*self.args, rate=self.rate, seconds=self.seconds)
+
+    def finish(self) -> LoadRun:
+        self.join(self.seconds + 60)
+        assert self.result is not None, "the load did not finish"
+        return self.result
+
+
 def main(
     url: Annotated[str, typer.Option()] = "http://127.0.0.1:8000",
     rate: Annotated[float, typer.Option(help="Requests per second.")] = 25.0,

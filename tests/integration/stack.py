@@ -5,11 +5,9 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import pandas as pd
 import redis
 import requests
 
+from bench.procs import free_port, wait_for
 from shared import keys
 from shared.liveness import live_nodes_sync
 
@@ -30,20 +29,10 @@ def as_rows(frame: pd.DataFrame) -> list[dict]:
     return json.loads(frame.to_json(orient="records"))
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if check():
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
+def streamed(total_bytes: int) -> Iterator[bytes]:
+    """A body sent in chunks without a Content-Length, as a streaming client does."""
+    for _ in range(0, total_bytes, 10_000):
+        yield b"x" * 10_000
 
 
 @dataclass

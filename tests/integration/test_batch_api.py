@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import pytest
 import requests
-from stack import as_rows
+from stack import as_rows, streamed
 
 
 def wait_done(api: requests.Session, status_url: str, timeout: float = 60) -> dict:
@@ -136,11 +136,7 @@ def test_too_many_rows_get_413(api: requests.Session, future_examples: pd.DataFr
 
 
 def test_too_large_body_gets_413_even_when_streamed(api: requests.Session):
-    def chunks():
-        for _ in range(300):
-            yield b"x" * 10_000
-
-    response = api.post("/v1/batch", data=chunks(), headers={"content-type": "text/csv"})
+    response = api.post("/v1/batch", data=streamed(3_000_000), headers={"content-type": "text/csv"})
     assert response.status_code == 413
 
 

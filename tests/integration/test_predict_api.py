@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from stack import as_rows
+from stack import as_rows, streamed
 
 from shared.features import MINIMAL_FIELDS, MODEL_KINDS
 
@@ -119,11 +119,9 @@ def test_oversized_body_gets_413(api: requests.Session, house: dict):
 
 
 def test_oversized_streamed_body_gets_413_not_400(api: requests.Session):
-    def chunks():
-        for _ in range(300):
-            yield b"x" * 10_000
-
-    response = api.post("/v1/predict", data=chunks(), headers={"content-type": "application/json"})
+    response = api.post(
+        "/v1/predict", data=streamed(3_000_000), headers={"content-type": "application/json"}
+    )
     assert response.status_code == 413
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 from stack import REPO, Stack, running_stack, wait_for
-from steady_load import LoadRun, run_load
+from steady_load import BackgroundLoad
 
 from shared import keys
 
@@ -59,12 +59,7 @@ def realty(stack: Stack, *args: str, **settings: str) -> subprocess.CompletedPro
 def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, load_rows: list[dict]):
     watch = PointerWatch(pooled)
     watch.start()
-    result: dict[str, LoadRun] = {}
-    load = threading.Thread(
-        target=lambda: result.setdefault(
-            "run", run_load(pooled.api_url, load_rows, rate=RATE, seconds=SECONDS)
-        )
-    )
+    load = BackgroundLoad(pooled.api_url, load_rows, rate=RATE, seconds=SECONDS)
     load.start()
     time.sleep(2)
     forward = realty(pooled, "rollout", "v2")
@@ -73,9 +68,8 @@ def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, load_rows: 
     back = realty(pooled, "rollback")
     assert back.returncode == 0, back.stdout + back.stderr
     assert pooled.nodes("v2") == []
-    load.join(SECONDS + 30)
+    run = load.finish()
     watch.done.set()
-    run = result["run"]
 
     assert len(run.answers) == RATE * SECONDS
     assert run.failures == [], run.failures[:5]

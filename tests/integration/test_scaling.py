@@ -1,11 +1,10 @@
 """Adding and removing worker pools under steady load: nobody notices."""
 
-import threading
 import time
 from pathlib import Path
 
 from stack import running_stack, wait_for
-from steady_load import LoadRun, run_load
+from steady_load import BackgroundLoad
 
 RATE, SECONDS = 25, 16
 
@@ -16,12 +15,7 @@ def test_scaling_workers_one_to_three_to_one_under_load_loses_nothing(
     with running_stack(
         tmp_path, workers=0, pools=("pool1",), active="v1", model_dir=two_bundles
     ) as stack:
-        result: dict[str, LoadRun] = {}
-        load = threading.Thread(
-            target=lambda: result.setdefault(
-                "run", run_load(stack.api_url, load_rows, rate=RATE, seconds=SECONDS)
-            )
-        )
+        load = BackgroundLoad(stack.api_url, load_rows, rate=RATE, seconds=SECONDS)
         load.start()
         time.sleep(2)
         extra = [stack.start_pool(name, wait_for_version="v1") for name in ("pool2", "pool3")]
@@ -31,9 +25,8 @@ def test_scaling_workers_one_to_three_to_one_under_load_loses_nothing(
             pool.stop(timeout=30)  # SIGTERM: warm shutdown, as `docker compose --scale` does
             assert pool.popen.returncode == 0
         wait_for(lambda: len(stack.nodes("v1")) == 1, 10, "scale-down to one node")
-        load.join(SECONDS + 30)
+        run = load.finish()
 
-    run = result["run"]
     assert len(run.answers) == RATE * SECONDS
     assert run.failures == [], run.failures[:5]
     assert run.rate() >= 20
