@@ -60,7 +60,9 @@ class Dispatcher:
         version = pinned or await self.redis.get(keys.ACTIVE_VERSION)
         if version is None:
             raise ServiceUnavailableError("no model version is active yet: start a worker")
-        if not await self.is_served(version):
+        # A pinned version is checked every time: it may be draining.
+        served = await self.live_workers(version) > 0 if pinned else await self.is_served(version)
+        if not served:
             if pinned:
                 raise VersionNotServedError(f"no worker serves model version {pinned!r} now")
             raise ServiceUnavailableError(f"no worker is serving the active model {version}")
@@ -77,7 +79,12 @@ class Dispatcher:
         return self._manifests[version]
 
     async def predict(
-        self, house: dict[str, Any], version: str, variant: str = "full", explain: bool = False
+        self,
+        house: dict[str, Any],
+        version: str,
+        variant: str = "full",
+        explain: bool = False,
+        pinned: bool = False,
     ) -> dict[str, Any]:
         """Queue one house for the version's micro-batcher and await its reply: two async
         Redis round trips, no thread and no Celery message on the hot path."""
@@ -90,6 +97,7 @@ class Dispatcher:
             "house": house,
             "variant": variant,
             "explain": explain,
+            "pinned": pinned,
             # A worker that reaches the request after the caller gave up skips it.
             "deadline": time.time() + timeout,
         }
@@ -144,6 +152,11 @@ class Dispatcher:
         status = await self.jobs.status(job_id, with_results=True)
         if status.status in ("queued", "running"):
             pending = await self.jobs.stalled_chunks(job_id, self.settings.batch_stall_s)
+            if pending and await self.live_workers(status.model_version) == 0:
+                # Its version no longer runs (drained or gone): say so rather than wait 24 h.
+                message = f"model {status.model_version} stopped running; submit the job again"
+                await self.jobs.fail(job_id, message)
+                return await self.jobs.status(job_id, with_results=True)
             if pending:
                 await self.send_chunks(job_id, status.model_version, pending)
         return status

@@ -30,6 +30,12 @@ class JobStore:
             pipe.expire(keys.job_key(job_id), ttl)
             await pipe.execute()
 
+    async def fail(self, job_id: str, message: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.job_errors_key(job_id), "job", message)
+            pipe.expire(keys.job_errors_key(job_id), self.settings.job_ttl_s)
+            await pipe.execute()
+
     async def stalled_chunks(self, job_id: str, stall_s: float) -> list[int]:
         """Chunks still waiting when the job has not progressed for `stall_s`; the clock
         restarts, so they are sent again once per stall, not on every poll."""

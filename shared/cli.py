@@ -90,6 +90,21 @@ def rollout(version: Annotated[str, typer.Argument(help="The version to make act
 
 
 @app.command()
+def drain(version: Annotated[str, typer.Argument(help="An inactive version to retire.")]) -> None:
+    """Stop VERSION's workers once its queues are empty (after a rollout left them finishing
+    batch jobs)."""
+    manager = _rollout()
+    active = manager.redis.get(keys.ACTIVE_VERSION)
+    if version == active:
+        raise typer.BadParameter(f"{version} is the active version; roll out another first")
+    try:
+        manager.drain(version, active or version)
+    except RolloutError as exc:
+        console.print(f"[red]drain stopped:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
+@app.command()
 def rollback() -> None:
     """Roll out the version that was active before the last switch, the same way."""
     manager = _rollout()

@@ -3,6 +3,7 @@
 ACTIVE_VERSION = "realty:active_version"
 PREVIOUS_VERSION = "realty:previous_version"  # what `realty rollback` returns to
 ROLLOUT_TARGET = "realty:rollout_target"  # a version worker pools start before it is activated
+ROLLOUT_LOCK = "realty:rollout_lock"  # one rollout at a time
 MODELS = "realty:models"  # set of versions some worker has registered
 PREDICT_CHUNK_TASK = "realty.predict_chunk"
 PING_TASK = "realty.ping"

@@ -6,10 +6,11 @@ The sequence (`realty rollout VERSION`):
 2. wait until VERSION has as many warm nodes as the active version and answers a ping through
    its own queue;
 3. flip the active pointer (refused when VERSION has no live worker);
-4. drain the old version: its workers first empty their queue (requests and batch chunks sent
+4. drain the old version: its workers first empty their queues (requests and batch chunks sent
    before the flip are answered by the version they were sent to), then stop consuming and shut
-   down warm, finishing what they hold; pools do not restart them. Anything that still reached
-   the old queue afterwards (a request that raced the drain) is moved to the new version's queue.
+   down warm, finishing what they hold; pools do not restart them. A single prediction that
+   still reached the old list afterwards (it raced the flip) is moved to the new version, unless
+   it was pinned to the old one; batch chunks are never moved.
 """
 
 import json
@@ -85,51 +86,86 @@ class Rollout:
         )
 
     def drain(self, version: str, successor: str) -> None:
-        """Retire `version`'s workers without dropping anything sent to them."""
-        nodes = self.nodes(version)
+        """Retire `version`'s workers without dropping anything sent to them.
+
+        They first empty their queues. Batch chunks are never moved to another version (a job
+        keeps the model it started with): if the batch queue is still not empty at the drain
+        timeout, the old workers are left running and the operator is told to drain later.
+        """
         deadline = time.monotonic() + self.settings.rollout_drain_timeout_s
         lists = keys.version_lists(version)
         while any(self.redis.llen(name) for name in lists) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if nodes:
-            for queue in keys.version_queues(version):
-                self.celery.control.cancel_consumer(queue, destination=nodes, reply=True, timeout=5)
-            self.celery.control.shutdown(destination=nodes)
-        while self.nodes(version) and time.monotonic() < deadline:
+        waiting = self.redis.llen(keys.batch_queue_name(version))
+        if waiting:
+            raise RolloutError(
+                f"{successor} is active, but {version} still has {waiting} batch chunk(s) queued "
+                f"after {self.settings.rollout_drain_timeout_s:g} s; its workers keep running to "
+                f"finish them: run `realty drain {version}` later"
+            )
+        stopped: set[str] = set()
+        # Nodes are read again on every pass: one that registered late (a pool restarting its
+        # worker just before the flip) is stopped too.
+        while (nodes := self.nodes(version)) and time.monotonic() < deadline:
+            fresh = [node for node in nodes if node not in stopped]
+            if fresh:
+                for queue in keys.version_queues(version):
+                    self.celery.control.cancel_consumer(
+                        queue, destination=fresh, reply=True, timeout=5
+                    )
+                self.celery.control.shutdown(destination=fresh)
+                stopped.update(fresh)
             time.sleep(0.2)
-        moved = self.move_queue(version, successor)
+        moved = self.move_requests(version, successor)
+        left = self.nodes(version)
         self.echo(
-            f"{version}: {len(nodes)} worker(s) drained and stopped"
-            + (f"; {moved} late message(s) moved to {successor}" if moved else "")
+            f"{version}: {len(stopped) - len(left)} worker(s) drained and stopped"
+            + (f"; {moved} late request(s) moved to {successor}" if moved else "")
+            + (f"; still live after the timeout: {left}" if left else "")
         )
 
-    def move_queue(self, source: str, target: str) -> int:
-        """Move messages left in `source`'s queues to `target`'s, oldest first, re-addressed so
-        that a redelivery would also go to `target`."""
+    def move_requests(self, source: str, target: str) -> int:
+        """Single predictions left in `source`'s request list (sent just before the flip) go to
+        `target`'s, oldest first; those pinned to `source` are answered with an error instead,
+        which the API turns into 409, since another version must not answer them."""
         moved = 0
-        for old, new in zip(keys.version_lists(source), keys.version_lists(target), strict=True):
-            while (raw := self.redis.rpop(old)) is not None:
-                message = json.loads(raw)
-                delivery = message.get("properties", {}).get("delivery_info", {})
-                delivery.update(exchange=new, routing_key=new)
-                self.redis.lpush(new, json.dumps(message))
-                moved += 1
+        while (raw := self.redis.rpop(keys.requests_list(source))) is not None:
+            request = json.loads(raw)
+            if request.get("pinned"):
+                reply = {"error": "version_gone", "detail": f"{source} stopped serving"}
+                self.redis.rpush(request["reply_to"], json.dumps(reply))
+                self.redis.expire(request["reply_to"], self.settings.reply_ttl_s)
+                continue
+            self.redis.rpush(keys.requests_list(target), raw)
+            moved += 1
         return moved
 
     def run(self, version: str) -> None:
+        # One rollout at a time; the lock expires should this command be killed.
+        lock_s = int(self.settings.rollout_warm_timeout_s + self.settings.rollout_drain_timeout_s)
+        if not self.redis.set(keys.ROLLOUT_LOCK, version, nx=True, ex=lock_s):
+            holder = self.redis.get(keys.ROLLOUT_LOCK)
+            raise RolloutError(f"a rollout to {holder} is under way; wait for it to finish")
+        try:
+            self._run(version)
+        finally:
+            self.redis.delete(keys.ROLLOUT_LOCK)
+
+    def _run(self, version: str) -> None:
         active = self.redis.get(keys.ACTIVE_VERSION)
         if active == version:
             self.echo(f"{version} is already active")
             return
         wanted = max(1, len(self.nodes(active))) if active else 1
-        self.redis.set(keys.ROLLOUT_TARGET, version)
+        # Expires too, so that an interrupted rollout cannot leave pools running `version`.
+        self.redis.set(keys.ROLLOUT_TARGET, version, ex=int(self.settings.rollout_warm_timeout_s))
         try:
             self.echo(f"starting {version}: waiting for {wanted} warm worker(s)…")
             started = self.wait_warm(version, wanted)
             self.echo(f"{version}: {len(started)} worker(s) warm and answering")
             self.activate(version)
             self.echo(f"active version is now {version}" + (f" (was {active})" if active else ""))
-        except RolloutError:
+        except BaseException:
             self.redis.delete(keys.ROLLOUT_TARGET)
             if active:  # retire whatever of the new version did start
                 self.drain(version, active)

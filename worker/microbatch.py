@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 
 
 def answer(predictor: Predictor, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Replies in request order, from one model call per (variant, explain) group."""
+    """Replies in request order, from one model call per (variant, explain) group; each reply's
+    `batch_size` is the size of the call that answered it."""
     replies: list[dict[str, Any]] = [{} for _ in requests]
     groups: dict[tuple[str, bool], list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
@@ -43,7 +44,7 @@ def answer(predictor: Predictor, requests: list[dict[str, Any]]) -> list[dict[st
         for index, reply in zip(
             indexes, _estimate(predictor, requests, indexes, variant, explain), strict=True
         ):
-            replies[index] = reply | {"batch_size": len(requests)}
+            replies[index] = reply | {"batch_size": len(indexes)}
     return replies
 
 
@@ -130,6 +131,9 @@ class MicroBatcher(threading.Thread):
             except redis.RedisError as exc:  # Redis away: the API answers 503 meanwhile
                 log.warning("micro-batcher: %s", exc)
                 self.stopping.wait(1)
+            except Exception:  # never die silently while the heartbeat says "ready"
+                log.exception("micro-batcher: unexpected error; continuing")
+                self.stopping.wait(0.1)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api.deps import DispatcherDep, PinnedVersion, require_json
 from api.dispatch import Dispatcher
+from api.errors import VersionNotServedError
 from api.validation import check_zipcodes, unknown_zipcode_error
 from shared.schemas import HouseFull, HouseMinimal, Prediction
 
@@ -38,10 +39,12 @@ async def _estimate(
     manifest = await dispatcher.serving_version(pinned)
     check_zipcodes([house.zipcode], manifest, batch=False)
     reply = await dispatcher.predict(
-        house.model_dump(), manifest.version, variant=variant, explain=explain
+        house.model_dump(), manifest.version, variant=variant, explain=explain, pinned=bool(pinned)
     )
     if reply.get("error") == "unknown_zipcode":
         raise unknown_zipcode_error([((), house.zipcode)], manifest)
+    if reply.get("error") == "version_gone":
+        raise VersionNotServedError(f"model version {manifest.version!r} stopped serving")
     if "error" in reply:  # a fault of ours, logged by the worker under this request id
         raise HTTPException(500, f"the model failed on request {reply['request_id']}; retry later")
     return Prediction(**reply, elapsed_ms=round((time.perf_counter() - started) * 1000, 2))

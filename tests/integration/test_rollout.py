@@ -26,21 +26,24 @@ def pooled(tmp_path: Path, two_bundles: Path):
 
 
 class PointerWatch(threading.Thread):
-    """Records when the active pointer changes (to 10 ms), as the API would see it."""
+    """Brackets each change of the active pointer in time: it happened after `after` (the last
+    read that still saw the old value began) and before `before` (the read that saw it ended)."""
 
     def __init__(self, stack: Stack) -> None:
         super().__init__(daemon=True)
         self.client = stack.redis_client()
-        self.changes: list[tuple[float, str]] = []
+        self.changes: list[tuple[float, float, str]] = []  # (after, before, new value)
         self.done = threading.Event()
 
     def run(self) -> None:
-        last = None
+        last, last_read = None, time.time()
         while not self.done.is_set():
+            started = time.time()
             current = self.client.get(keys.ACTIVE_VERSION)
             if current != last:
-                self.changes.append((time.time(), current))
+                self.changes.append((last_read, time.time(), current))
                 last = current
+            last_read = started
             time.sleep(0.01)
 
 
@@ -74,13 +77,14 @@ def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, load_rows: 
     assert len(run.answers) == RATE * SECONDS
     assert run.failures == [], run.failures[:5]
     assert run.rate() >= 20
-    assert [version for _, version in watch.changes] == ["v1", "v2", "v1"]
-    # A request sent after the watcher saw the flip reads the new pointer (10 ms of slack).
-    to_v2, to_v1 = watch.changes[1][0] + 0.01, watch.changes[2][0] + 0.01
+    assert [version for _, _, version in watch.changes] == ["v1", "v2", "v1"]
+    # A request sent once a flip surely happened reads the new pointer, and its answer comes
+    # from the new version; around each flip (a few ms) either version may answer.
+    (_, v2_surely, _), (v1_maybe, v1_surely, _) = watch.changes[1], watch.changes[2]
     for answer in run.answers:
-        if to_v2 < answer.sent < to_v1:
+        if v2_surely < answer.sent < v1_maybe:
             assert answer.model_version == "v2", answer
-        elif answer.sent > to_v1:
+        elif answer.sent > v1_surely:
             assert answer.model_version == "v1", answer
     assert {a.model_version for a in run.answers} == {"v1", "v2"}
 
@@ -116,3 +120,20 @@ def test_rollout_to_a_missing_version_changes_nothing(pooled: Stack):
     assert "did not become warm" in failed.stdout
     assert pooled.redis_client().get(keys.ACTIVE_VERSION) == "v1"
     assert pooled.redis_client().get(keys.ROLLOUT_TARGET) is None
+
+
+def test_a_batch_job_keeps_its_version_through_a_rollout(pooled: Stack, load_rows: list[dict]):
+    rows = [load_rows[i % len(load_rows)] for i in range(20_000)]
+    accepted = requests.post(f"{pooled.api_url}/v1/batch", json={"rows": rows}, timeout=60)
+    assert accepted.json()["model_version"] == "v1"
+    forward = realty(pooled, "rollout", "v2")
+    assert forward.returncode == 0, forward.stdout + forward.stderr
+    assert "moved" not in forward.stdout  # the old workers finished the job's chunks themselves
+    status_url = accepted.json()["status_url"]
+    wait_for(
+        lambda: requests.get(status_url, timeout=10).json()["status"] == "succeeded", 60, "job"
+    )
+    done = requests.get(status_url, timeout=30).json()
+    assert done["model_version"] == "v1"
+    assert {r["model_version"] for r in done["results"]} == {"v1"}
+    assert [r["row"] for r in done["results"]] == list(range(20_000))
