@@ -74,4 +74,4 @@ clean:
 # wrk (Debian package) when it is missing. About 3-4 minutes.
 .PHONY: bench
 bench: train
-	$(BIN)/python -m bench $(if $(VERSION),--version $(VERSION))
+	$(BIN)/python -m bench $(if $(VERSION),--version $(VERSION)) --api-workers $(or $(API_WORKERS),2)

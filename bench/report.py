@@ -173,6 +173,7 @@ def render(results: dict[str, Any]) -> str:
         f"- per load case: {meta['warmup_s']:g} s warm-up (not counted), then "
         f"{meta['duration_s']:g} s measured",
         f"- service settings changed from the defaults: {meta.get('settings') or 'none'}",
+        f"- processes: {meta.get('processes', '—')}",
         "",
         "## Ratios",
         "",

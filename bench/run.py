@@ -222,7 +222,7 @@ class Bench:
             "BENCH_MODEL_VERSION": self.args.version,
         }
         argv = [self.python(), "-m", "uvicorn", "bench.direct_app:app", "--host", "127.0.0.1"]
-        argv += ["--port", str(port), "--workers", str(self.cores)]
+        argv += ["--port", str(port), "--workers", str(self.cores), "--no-access-log"]
         server = self.procs.start("B-direct", argv, env, REPO)
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: requests.get(f"{base}/health", timeout=2).ok, 90, "direct app")
@@ -251,7 +251,9 @@ class Bench:
         argv += ["--concurrency", str(self.cores), "--name", "bench"]
         children["worker"] = self.procs.start("C-worker", argv, env, REPO)
         argv = [self.python(), "-m", "uvicorn", "--factory", "api.main:create_app"]
-        argv += ["--host", "127.0.0.1", "--port", str(api_port)]
+        # As Procfile and Dockerfile.api run it (and as B runs): no access log.
+        argv += ["--host", "127.0.0.1", "--port", str(api_port), "--no-access-log"]
+        argv += ["--workers", str(self.args.api_workers)]
         children["api"] = self.procs.start("C-api", argv, env, REPO)
         base = f"http://127.0.0.1:{api_port}"
         wait_for(
@@ -406,6 +408,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("VERSION") or None,
         help="bundle to measure (default: $VERSION, else the newest)",
     )
+    parser.add_argument(
+        "--api-workers",
+        type=int,
+        default=int(os.environ.get("API_WORKERS", "1")),
+        help="uvicorn processes of the service's API in case C (default: $API_WORKERS, else 1)",
+    )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load case")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per case")
     parser.add_argument("--clients", default="1,16,64", help="wrk concurrencies, comma-separated")
@@ -461,6 +469,8 @@ def cli(argv: list[str] | None = None) -> None:
             "duration_s": args.duration,
             "timeout_s": WRK_TIMEOUT_S,
             "settings": changed_settings(),
+            "processes": f"B: uvicorn --workers {bench.cores}; C: API uvicorn --workers "
+            f"{args.api_workers}, one worker with --concurrency {bench.cores}",
         }
         print(
             f"bench: model {args.version} ({manifest.kind}), {bench.cores} cores, "
