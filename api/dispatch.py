@@ -25,6 +25,16 @@ from shared.liveness import live_nodes_async
 from shared.schemas import BatchStatus
 from shared.settings import Settings
 
+# The version a request goes to (pinned, else active) and its queueing, in one atomic step.
+# The list name is built in the script: fine for one Redis, not for Redis Cluster.
+ROUTE_REQUEST = f"""
+local version = ARGV[1]
+if version == '' then version = redis.call('GET', KEYS[1]) end
+if not version then return nil end
+redis.call('LPUSH', '{keys.requests_list("")}' .. version, ARGV[2])
+return version
+"""
+
 
 class Dispatcher:
     def __init__(
@@ -39,6 +49,7 @@ class Dispatcher:
         self._manifests: dict[str, Manifest] = {}
         # version -> monotonic time until which it is known to have a live worker
         self._served_until: dict[str, float] = {}
+        self._route = redis.register_script(ROUTE_REQUEST)
 
     async def live_workers(self, version: str) -> int:
         return len(await live_nodes_async(self.redis, version, self.settings.heartbeat_ttl_s))
@@ -54,10 +65,8 @@ class Dispatcher:
         self._served_until[version] = time.monotonic() + self.settings.served_cache_s
         return True
 
-    async def serving_version(self, pinned: str | None = None) -> Manifest:
-        """The version a request goes to (the active one, or a pinned one) once we know a warm
-        worker serves it; raises the right error for the caller otherwise."""
-        version = pinned or await self.redis.get(keys.ACTIVE_VERSION)
+    async def check_served(self, version: str | None, pinned: str | None) -> None:
+        """Raise the right error for the caller unless a warm worker serves `version`."""
         if version is None:
             raise ServiceUnavailableError("no model version is active yet: start a worker")
         # A pinned version is checked every time: it may be draining.
@@ -66,6 +75,12 @@ class Dispatcher:
             if pinned:
                 raise VersionNotServedError(f"no worker serves model version {pinned!r} now")
             raise ServiceUnavailableError(f"no worker is serving the active model {version}")
+
+    async def serving_version(self, pinned: str | None = None) -> Manifest:
+        """The version a batch job goes to (the active one, or a pinned one) once we know a warm
+        worker serves it."""
+        version = pinned or await self.redis.get(keys.ACTIVE_VERSION)
+        await self.check_served(version, pinned)
         return await self.manifest(version)
 
     async def manifest(self, version: str) -> Manifest:
@@ -81,33 +96,43 @@ class Dispatcher:
     async def predict(
         self,
         house: dict[str, Any],
-        version: str,
+        pinned: str | None = None,
         variant: str = "full",
         explain: bool = False,
-        pinned: bool = False,
-    ) -> dict[str, Any]:
-        """Queue one house for the version's micro-batcher and await its reply: two async
+    ) -> tuple[Manifest, dict[str, Any]]:
+        """Queue one house for the micro-batchers of the active (or pinned) version and await
+        the reply. Reading the pointer and queueing are one Lua step, so a request can never
+        land on the old version's list after a flip; with the reply wait that makes two
         Redis round trips, no thread and no Celery message on the hot path."""
         request_id = uuid.uuid4().hex
         reply_to = keys.reply_key(request_id)
         timeout = self.settings.predict_timeout_s
-        request = {
-            "request_id": request_id,
-            "reply_to": reply_to,
-            "house": house,
-            "variant": variant,
-            "explain": explain,
-            "pinned": pinned,
-            # A worker that reaches the request after the caller gave up skips it.
-            "deadline": time.time() + timeout,
-        }
-        await self.redis.lpush(keys.requests_list(version), json.dumps(request))
+        request = json.dumps(
+            {
+                "request_id": request_id,
+                "reply_to": reply_to,
+                "house": house,
+                "variant": variant,
+                "explain": explain,
+                "pinned": pinned is not None,
+                # A worker that reaches the request after the caller gave up skips it.
+                "deadline": time.time() + timeout,
+            }
+        )
+        version = await self._route(keys=[keys.ACTIVE_VERSION], args=[pinned or "", request])
+        try:
+            await self.check_served(version, pinned)
+            manifest = await self.manifest(version)
+        except (ServiceUnavailableError, VersionNotServedError):
+            if version is not None:  # nobody would answer it
+                await self.redis.lrem(keys.requests_list(version), 1, request)
+            raise
         item = await self.replies.blpop([reply_to], timeout=timeout)
         if item is None:
             raise PredictionTimeoutError(request_id, timeout)
         reply = json.loads(item[1])
         reply["request_id"] = request_id
-        return reply
+        return manifest, reply
 
     async def submit_batch(self, rows: list[dict[str, Any]], version: str) -> str:
         """Record the job and its chunks' rows, then enqueue one small task per chunk; the
