@@ -174,14 +174,14 @@ class Dispatcher:
         chunks sent again. A message can be lost between Redis handing it to a worker and the
         worker recording it (Redis killed at that instant); re-sending is safe because chunk
         results are idempotent, and a chunk already done finds no rows and does nothing."""
-        status = await self.jobs.status(job_id, with_results=True)
+        status = await self.jobs.status(job_id)
         if status.status in ("queued", "running"):
             pending = await self.jobs.stalled_chunks(job_id, self.settings.batch_stall_s)
             if pending and await self.live_workers(status.model_version) == 0:
                 # Its version no longer runs (drained or gone): say so rather than wait 24 h.
                 message = f"model {status.model_version} stopped running; submit the job again"
                 await self.jobs.fail(job_id, message)
-                return await self.jobs.status(job_id, with_results=True)
+                return await self.jobs.status(job_id)
             if pending:
                 await self.send_chunks(job_id, status.model_version, pending)
         return status

@@ -49,7 +49,8 @@ class JobStore:
         await self.redis.hset(keys.job_key(job_id), "progress_at", now)
         return sorted(int(chunk) for chunk in waiting)
 
-    async def status(self, job_id: str, *, with_results: bool) -> BatchStatus:
+    async def status(self, job_id: str) -> BatchStatus:
+        """Progress, and the results once the job has succeeded."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(keys.job_key(job_id))
             pipe.ttl(keys.job_key(job_id))
@@ -64,7 +65,7 @@ class JobStore:
                 f"{kept} ago and its results were deleted"
             )
         raw_results = None
-        if with_results and derive_state(meta, len(done), errors) == "succeeded":
+        if derive_state(meta, len(done), errors) == "succeeded":
             raw_results = await self.redis.hgetall(keys.job_results_key(job_id))
         # Assembling up to 100,000 rows is CPU work: keep it off the event loop.
         return await run_in_threadpool(_build_status, job_id, meta, ttl, done, errors, raw_results)

@@ -25,9 +25,11 @@ def unknown_zipcode_error(rows: Iterable[tuple[Sequence[str | int], str]], manif
     return RequestValidationError(errors[:MAX_REPORTED_ERRORS])
 
 
-def check_zipcodes(zipcodes: Sequence[str], manifest: Manifest, *, batch: bool) -> None:
+def check_batch_zipcodes(zipcodes: Sequence[str], manifest: Manifest) -> None:
+    """Every row's zipcode, before a job is accepted (single predictions are checked by the
+    worker against its bundle)."""
     served = set(manifest.zipcodes)
-    bad = [((("rows", i) if batch else ()), z) for i, z in enumerate(zipcodes) if z not in served]
+    bad = [(("rows", i), z) for i, z in enumerate(zipcodes) if z not in served]
     if bad:
         raise unknown_zipcode_error(bad, manifest)
 

@@ -10,7 +10,8 @@ PING_TASK = "realty.ping"
 
 
 def queue_name(version: str) -> str:
-    """Each model version has its own queue, consumed only by workers that loaded it."""
+    """The version's own Celery queue, consumed only by workers that loaded it (the pings a
+    rollout sends; single predictions go to `requests_list`, batch chunks to their queue)."""
     return f"realty.model.{version}"
 
 

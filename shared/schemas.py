@@ -191,10 +191,6 @@ class ModelInfo(BaseModel):
     metrics: dict[str, Any]
 
 
-class ProblemDetail(BaseModel):
-    detail: Any
-
-
 class Activation(BaseModel):
     active: str
     previous: str | None = Field(description="The version that was active before.")

@@ -37,9 +37,6 @@ class Settings(BaseSettings):
     task_soft_time_limit_s: int = 20
     task_time_limit_s: int = 30
     worker_concurrency: int = 1
-    worker_node: str | None = Field(
-        None, description="Celery node name (`<version>@<host>`); set by `python -m worker`."
-    )
     # Heartbeats tell the API which versions have a live, warm worker.
     heartbeat_interval_s: float = 2.0
     heartbeat_ttl_s: float = 10.0

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import DispatcherDep, PinnedVersion, SettingsDep
 from api.job_store import JobNotFoundError
-from api.validation import check_zipcodes, rows_validation_error
+from api.validation import check_batch_zipcodes, rows_validation_error
 from shared.features import HOUSE_COLUMNS, KNOWN_COLUMNS, ZIPCODE
 from shared.schemas import BatchAccepted, BatchStatus, HouseFull, validate_rows
 
@@ -105,7 +105,7 @@ async def submit_batch(
     except ValidationError as exc:
         raise rows_validation_error(exc, len(raw_rows)) from exc
     manifest = await dispatcher.serving_version(pinned)
-    check_zipcodes([row[ZIPCODE] for row in rows], manifest, batch=True)
+    check_batch_zipcodes([row[ZIPCODE] for row in rows], manifest)
     job_id = await dispatcher.submit_batch(rows, manifest.version)
     return BatchAccepted(
         job_id=job_id,
