@@ -1,5 +1,8 @@
-"""`realty`: set up data, train bundles, list them, and score CSV files offline."""
+"""`realty`: set up data, train and evaluate bundles, list them, score CSV files offline, and
+switch the running service between versions."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -79,14 +82,21 @@ def _rollout() -> Rollout:
     return Rollout(make_celery(settings), _redis(), settings, echo=console.print)
 
 
+@contextmanager
+def _exit_1_when_stopped(what: str) -> Iterator[None]:
+    """A rollout that stops says why and where it left the service, then exits 1."""
+    try:
+        yield
+    except RolloutError as exc:
+        console.print(f"[red]{what} stopped:[/red] {exc}")
+        raise typer.Exit(1) from exc
+
+
 @app.command()
 def rollout(version: Annotated[str, typer.Argument(help="The version to make active.")]) -> None:
     """Start VERSION's workers, wait until they are warm, make it active, drain the old one."""
-    try:
+    with _exit_1_when_stopped("rollout"):
         _rollout().run(version)
-    except RolloutError as exc:
-        console.print(f"[red]rollout stopped:[/red] {exc}")
-        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -95,24 +105,18 @@ def drain(version: Annotated[str, typer.Argument(help="An inactive version to re
     batch jobs)."""
     manager = _rollout()
     active = manager.redis.get(keys.ACTIVE_VERSION)
-    if version == active:
-        raise typer.BadParameter(f"{version} is the active version; roll out another first")
-    try:
-        manager.drain(version, active or version)
-    except RolloutError as exc:
-        console.print(f"[red]drain stopped:[/red] {exc}")
-        raise typer.Exit(1) from exc
+    if active is None or version == active:
+        raise typer.BadParameter(f"{version} is not an inactive version beside an active one")
+    with _exit_1_when_stopped("drain"):
+        manager.drain(version, active)
 
 
 @app.command()
 def rollback() -> None:
     """Roll out the version that was active before the last switch, the same way."""
     manager = _rollout()
-    try:
+    with _exit_1_when_stopped("rollback"):
         manager.run(manager.previous())
-    except RolloutError as exc:
-        console.print(f"[red]rollback stopped:[/red] {exc}")
-        raise typer.Exit(1) from exc
 
 
 @app.command()
