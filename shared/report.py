@@ -36,6 +36,13 @@ METRIC_NAMES = {
 COLOURS = {"baseline": "#9e9e9e", "gbm": "#1565c0", "gbm_minimal": "#64b5f6"}
 
 
+def _save(fig: Any, path: Path) -> None:
+    """Every chart: laid out, written as PNG at one resolution, and freed."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _fmt(metric: str, value: float) -> str:
     if metric == "r2":
         return f"{value:.3f}"
@@ -91,9 +98,7 @@ def _predicted_vs_actual(results: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("actual sale price (USD, log scale)")
     axes[0].set_ylabel("estimate (USD, log scale)")
     fig.suptitle("Estimates against sale prices, client's test split")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _error_by_band(results: dict[str, Any], path: Path) -> None:
@@ -107,9 +112,7 @@ def _error_by_band(results: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("average error, % of sale price (MAPE)")
     ax.set_title("Error by sale-price band, client's test split")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _learning_curve(results: dict[str, Any], path: Path) -> None:
@@ -127,9 +130,7 @@ def _learning_curve(results: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("MAE, $k (5-fold CV mean ± std)")
     ax.set_title("Learning curve: error on training homes vs held-out homes")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def _coverage(results: dict[str, Any], path: Path) -> None:
@@ -155,9 +156,7 @@ def _coverage(results: dict[str, Any], path: Path) -> None:
     ax.set_ylabel("share of held-out homes whose price fell inside, %")
     ax.set_title("Price ranges of the improved model: measured coverage (dashed: promised)")
     ax.legend(loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(fig, path)
 
 
 # --- the document ----------------------------------------------------------------------------
