@@ -36,6 +36,7 @@ class Heartbeat(bootsteps.StartStopStep):
         settings = get_settings()
         self.node = consumer.hostname
         self.manifest = verified_manifest(settings)
+        self.manifest_json = self.manifest.model_dump_json()
         self.ttl = settings.heartbeat_ttl_s
         self.client = redis.Redis.from_url(
             settings.redis_url,
@@ -65,7 +66,8 @@ class Heartbeat(bootsteps.StartStopStep):
             seconds, micros = self.client.time()  # Redis's clock: comparable across hosts
             now = seconds + micros / 1e6
             with self.client.pipeline(transaction=False) as pipe:
-                pipe.set(keys.manifest_key(version), self.manifest.model_dump_json())
+                # Bundles are immutable: written once, again only if Redis lost it.
+                pipe.set(keys.manifest_key(version), self.manifest_json, nx=True)
                 pipe.sadd(keys.MODELS, version)
                 pipe.zadd(keys.workers_key(version), {self.node: now})
                 pipe.zremrangebyscore(keys.workers_key(version), 0, now - self.ttl)
