@@ -163,16 +163,16 @@ class LocationContext:
             levels = level.to_numpy(dtype=float)
         return cls({str(k): float(v) for k, v in smoothed.items()}, overall, coordinates, levels)
 
-    def neighbour_levels(self, houses: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def neighbour_levels(self, lat: np.ndarray, long: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean price level of the NEIGHBOURS nearest training sales, and their mean distance
-        in km (haversine on lat/long)."""
+        in km (haversine on lat/long, given in degrees)."""
         from sklearn.neighbors import BallTree
 
         if self.coordinates is None or self.levels is None:
             raise ValueError("this context was fitted without neighbours")
         if self._tree is None:
             self._tree = BallTree(self.coordinates, metric="haversine")
-        query = np.deg2rad(houses[["lat", "long"]].to_numpy(dtype=float))
+        query = np.deg2rad(np.column_stack([lat, long]))
         distance, index = self._tree.query(query, k=NEIGHBOURS)  # type: ignore[attr-defined]
         return self.levels[index].mean(axis=1), distance.mean(axis=1) * _EARTH_KM
 
@@ -195,37 +195,48 @@ def derive_features(
     """The derived columns of `groups` (keys of DERIVED_GROUPS) for `houses`, index kept.
 
     Used by training (with out-of-fold contexts) and by serving (with the bundle's context):
-    there is no second implementation."""
+    there is no second implementation. Computed on NumPy arrays and framed once at the end:
+    a served micro-batch is a few dozen rows, where pandas' per-column overhead would cost
+    more than the arithmetic."""
     groups = tuple(groups)
-    out = pd.DataFrame(index=houses.index)
+
+    def column(name: str) -> np.ndarray:
+        return houses[name].to_numpy(dtype=float)
+
+    out: dict[str, np.ndarray] = {}
     if "rotated_coordinates" in groups:
+        lat, lon = column("lat"), column("long")
         for angle in ROTATION_ANGLES:
             r = np.deg2rad(angle)
-            lat, lon = houses["lat"].astype(float), houses["long"].astype(float)
             out[f"rot{angle}_x"] = lon * np.cos(r) - lat * np.sin(r)
             out[f"rot{angle}_y"] = lon * np.sin(r) + lat * np.cos(r)
     if "ratios" in groups:
-        living = houses["sqft_living"].astype(float)
+        living = column("sqft_living")
         if "sqft_lot" in houses:
-            out["living_lot_ratio"] = living / houses["sqft_lot"].astype(float)
+            out["living_lot_ratio"] = living / column("sqft_lot")
         if "sqft_living15" in houses:
-            out["living_vs_neighbours"] = living / houses["sqft_living15"].astype(float)
+            out["living_vs_neighbours"] = living / column("sqft_living15")
         if "yr_built" in houses:
-            out["yr_effective"] = np.maximum(houses["yr_built"], houses["yr_renovated"])
+            out["yr_effective"] = np.maximum(column("yr_built"), column("yr_renovated"))
     if "zip_level" in groups:
-        levels = houses[ZIPCODE].map(context.zip_level)
-        out["zip_level"] = levels.fillna(context.overall_level).astype(float)
+        level, fallback = context.zip_level, context.overall_level
+        out["zip_level"] = np.array([level.get(z, fallback) for z in houses[ZIPCODE]], dtype=float)
     if "neighbour_level" in groups:
-        level, km = context.neighbour_levels(houses)
-        out["neighbour_level"], out["neighbour_km"] = level, km
-    return out
+        out["neighbour_level"], out["neighbour_km"] = context.neighbour_levels(
+            column("lat"), column("long")
+        )
+    return pd.DataFrame(out, index=houses.index)
 
 
 def consistency_errors(house: dict[str, object]) -> list[tuple[str, str]]:
     """Cross-field rules every sale in the client's data obeys; a request breaking them describes
     a house that cannot exist, so it is rejected rather than guessed at."""
     errors: list[tuple[str, str]] = []
-    living, above, basement = (house.get(k) for k in ("sqft_living", "sqft_above", "sqft_basement"))
+    living, above, basement = (
+        house.get("sqft_living"),
+        house.get("sqft_above"),
+        house.get("sqft_basement"),
+    )
     if None not in (living, above, basement) and above + basement != living:  # type: ignore[operator]
         errors.append(
             (

@@ -8,6 +8,8 @@ died) overwrites itself instead of adding rows: every row ends with exactly one 
 import json
 from typing import Any, Literal
 
+import pandas as pd
+
 JobState = Literal["queued", "running", "succeeded", "failed"]
 
 
@@ -16,6 +18,17 @@ def chunk_bounds(rows_total: int, chunk_rows: int) -> list[tuple[int, int]]:
     return [
         (start, min(start + chunk_rows, rows_total)) for start in range(0, rows_total, chunk_rows)
     ]
+
+
+def encode_rows(rows: list[dict[str, Any]]) -> str:
+    """A chunk's validated rows as stored for its task: JSON by column, a third the size of
+    one object per row and quicker to turn into the DataFrame the model reads."""
+    columns = rows[0].keys() if rows else []
+    return json.dumps({column: [row[column] for row in rows] for column in columns})
+
+
+def decode_rows(payload: str) -> pd.DataFrame:
+    return pd.DataFrame(json.loads(payload))
 
 
 def encode_chunk(predictions: list[float]) -> str:

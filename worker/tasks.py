@@ -9,13 +9,12 @@ import json
 import logging
 import time
 
-import pandas as pd
 import redis
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
 from shared import keys
 from shared.demographics import UnknownZipcodeError
-from shared.jobs import encode_chunk
+from shared.jobs import decode_rows, encode_chunk
 from shared.settings import get_settings
 from worker import serving
 from worker.app import celery_app
@@ -91,7 +90,7 @@ def predict_chunk(job_id: str, chunk: int) -> None:
         _store(job_id, chunk, error=message)
         return
     try:
-        encoded = encode_chunk(list(state.predictor.predict(pd.DataFrame(json.loads(payload)))))
+        encoded = encode_chunk(list(state.predictor.predict(decode_rows(payload))))
     except UnknownZipcodeError as exc:
         _store(job_id, chunk, error=str(exc))
         return

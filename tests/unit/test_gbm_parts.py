@@ -81,7 +81,7 @@ def test_derived_features_need_only_the_fields_of_their_groups() -> None:
 def test_nearest_sales_level_averages_the_ten_nearest() -> None:
     sales = _sales()
     context = LocationContext.fit(sales, neighbours=True)
-    level, km = context.neighbour_levels(sales.head(1))
+    level, km = context.neighbour_levels(sales.lat.to_numpy()[:1], sales.long.to_numpy()[:1])
     dist = np.hypot(sales.lat - sales.lat[0], (sales.long - sales.long[0]) * math.cos(0.83))
     nearest = np.argsort(dist.to_numpy())[:10]
     expected = np.log(sales.price / sales.sqft_living).to_numpy()[nearest].mean()

@@ -3,9 +3,18 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from shared.jobs import assemble_results, chunk_bounds, derive_state, encode_chunk, rows_done
+from shared.jobs import (
+    assemble_results,
+    chunk_bounds,
+    decode_rows,
+    derive_state,
+    encode_chunk,
+    encode_rows,
+    rows_done,
+)
 
 
 def meta(rows_total: int, chunk_rows: int, **extra: str) -> dict[str, str]:
@@ -101,3 +110,10 @@ def test_a_chunk_written_twice_yields_each_row_exactly_once() -> None:
     assert [r["row"] for r in rows] == [0, 1, 2, 3]
     assert rows_done(job, [int(i) for i in results]) == 4
     assert derive_state(job, len(results), {}) == "succeeded"
+
+
+def test_chunk_rows_are_stored_by_column_and_read_back_as_the_same_frame(future_rows) -> None:
+    rows = future_rows[:25]
+    payload = encode_rows(rows)
+    assert set(json.loads(payload)) == set(rows[0])  # one key per column, not per row
+    pd.testing.assert_frame_equal(decode_rows(payload), pd.DataFrame(rows))
