@@ -1,4 +1,7 @@
-"""FastAPI dependencies: everything a route needs comes from the app built by `create_app`."""
+"""FastAPI dependencies: everything a route needs comes from the app built by `create_app`.
+
+All are `async def` although none awaits: FastAPI runs a plain `def` dependency in a thread
+pool, and two thread hops per request were 14 % of the API's CPU under load (py-spy)."""
 
 from typing import Annotated
 
@@ -8,18 +11,18 @@ from api.dispatch import Dispatcher
 from shared.settings import Settings
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_dispatcher(request: Request) -> Dispatcher:
+async def get_dispatcher(request: Request) -> Dispatcher:
     return request.app.state.dispatcher
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
-def require_json(request: Request) -> None:
+async def require_json(request: Request) -> None:
     """A house is a JSON object; say so plainly instead of failing to parse something else."""
     content_type = request.headers.get("content-type", "application/json")
     if content_type.split(";")[0].strip().lower() != "application/json":

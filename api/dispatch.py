@@ -1,11 +1,14 @@
 """Sending work to the model workers and waiting for answers, without blocking the event loop.
 
-A single prediction is pushed to its version's request list and the API awaits the worker's
-reply on a per-request key with BLPOP through redis.asyncio: thousands of waiting requests cost
-one coroutine each, not one thread each. Batch jobs go out as Celery tasks (durable, redelivered
-after a lost worker), published from a worker thread since kombu is synchronous.
+A single prediction is pushed to its version's request list by this process's outbox
+(`api.outbox`) and the API awaits the worker's reply, which arrives in its reply inbox
+(`api.replies`): thousands of waiting
+requests cost one coroutine each, not one thread or one Redis connection each. Batch jobs go
+out as Celery tasks (durable, redelivered after a lost worker), published from a worker thread
+since kombu is synchronous.
 """
 
+import asyncio
 import json
 import time
 import uuid
@@ -18,38 +21,35 @@ from starlette.concurrency import run_in_threadpool
 
 from api.errors import PredictionTimeoutError, ServiceUnavailableError, VersionNotServedError
 from api.job_store import JobStore
+from api.outbox import RequestOutbox
+from api.replies import ReplyInbox
 from shared import keys
 from shared.bundles import Manifest
-from shared.jobs import chunk_bounds
+from shared.jobs import chunk_bounds, encode_rows
 from shared.liveness import live_nodes_async
 from shared.schemas import BatchStatus
 from shared.settings import Settings
 
-# The version a request goes to (pinned, else active) and its queueing, in one atomic step.
-# The list name is built in the script: fine for one Redis, not for Redis Cluster.
-ROUTE_REQUEST = f"""
-local version = ARGV[1]
-if version == '' then version = redis.call('GET', KEYS[1]) end
-if not version then return nil end
-redis.call('LPUSH', '{keys.requests_list("")}' .. version, ARGV[2])
-return version
-"""
-
 
 class Dispatcher:
     def __init__(
-        self, celery: Celery, redis: aioredis.Redis, replies: aioredis.Redis, settings: Settings
+        self,
+        celery: Celery,
+        redis: aioredis.Redis,
+        outbox: RequestOutbox,
+        inbox: ReplyInbox,
+        settings: Settings,
     ) -> None:
         self.celery = celery
         self.redis = redis
-        self.replies = replies
+        self.outbox = outbox
+        self.inbox = inbox
         self.settings = settings
         self.jobs = JobStore(redis, settings)
         # Bundles are immutable, so a version's manifest can be cached for the process's life.
         self._manifests: dict[str, Manifest] = {}
         # version -> monotonic time until which it is known to have a live worker
         self._served_until: dict[str, float] = {}
-        self._route = redis.register_script(ROUTE_REQUEST)
 
     async def live_workers(self, version: str) -> int:
         return len(await live_nodes_async(self.redis, version, self.settings.heartbeat_ttl_s))
@@ -101,16 +101,14 @@ class Dispatcher:
         explain: bool = False,
     ) -> tuple[Manifest, dict[str, Any]]:
         """Queue one house for the micro-batchers of the active (or pinned) version and await
-        the reply. Reading the pointer and queueing are one Lua step, so a request can never
-        land on the old version's list after a flip; with the reply wait that makes two
-        Redis round trips, no thread and no Celery message on the hot path."""
+        the reply: no thread, no Celery message and no Redis round trip of its own on the hot
+        path (the outbox and the inbox carry many requests per Redis call)."""
         request_id = uuid.uuid4().hex
-        reply_to = keys.reply_key(request_id)
         timeout = self.settings.predict_timeout_s
         request = json.dumps(
             {
                 "request_id": request_id,
-                "reply_to": reply_to,
+                "reply_to": self.inbox.key,
                 "house": house,
                 "variant": variant,
                 "explain": explain,
@@ -119,19 +117,20 @@ class Dispatcher:
                 "deadline": time.time() + timeout,
             }
         )
-        version = await self._route(keys=[keys.ACTIVE_VERSION], args=[pinned or "", request])
-        try:
-            await self.check_served(version, pinned)
-            manifest = await self.manifest(version)
-        except (ServiceUnavailableError, VersionNotServedError):
-            if version is not None:  # nobody would answer it
-                await self.redis.lrem(keys.requests_list(version), 1, request)
-            raise
-        item = await self.replies.blpop([reply_to], timeout=timeout)
-        if item is None:
-            raise PredictionTimeoutError(request_id, timeout)
-        reply = json.loads(item[1])
-        reply["request_id"] = request_id
+        with self.inbox.expect(request_id) as answer:
+            version = await self.outbox.send(request, pinned)
+            try:
+                await self.check_served(version, pinned)
+                manifest = await self.manifest(version)
+            except (ServiceUnavailableError, VersionNotServedError):
+                if version is not None:  # nobody would answer it
+                    await self.redis.lrem(keys.requests_list(version), 1, request)
+                raise
+            try:
+                async with asyncio.timeout(timeout):  # unlike wait_for, no task per request
+                    reply = await answer
+            except TimeoutError:
+                raise PredictionTimeoutError(request_id, timeout) from None
         return manifest, reply
 
     async def submit_batch(self, rows: list[dict[str, Any]], version: str) -> str:
@@ -150,7 +149,9 @@ class Dispatcher:
             "created_at": time.time(),
         }
         payloads = await run_in_threadpool(
-            lambda: {str(i): json.dumps(rows[start:stop]) for i, (start, stop) in enumerate(bounds)}
+            lambda: {
+                str(i): encode_rows(rows[start:stop]) for i, (start, stop) in enumerate(bounds)
+            }
         )
         await self.jobs.create(meta, payloads)
         await self.send_chunks(job_id, version, range(len(bounds)))

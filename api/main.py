@@ -8,6 +8,8 @@ from redis import asyncio as aioredis
 
 from api.dispatch import Dispatcher
 from api.errors import install_error_handlers
+from api.outbox import RequestOutbox
+from api.replies import READ_BLOCK_S, ReplyInbox
 from api.routes import batch, health, metrics, models, predict
 from shared.celery_app import make_celery
 from shared.settings import Settings, get_settings
@@ -32,14 +34,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 max_connections=4096,
             )
 
-        # Two pools: quick commands fail fast when Redis stalls (a prompt 503), while waiting
-        # for a worker's reply may legitimately block for up to the predict deadline.
+        # Two pools: quick commands fail fast when Redis stalls (a prompt 503), while the reply
+        # inbox's blocking read waits up to READ_BLOCK_S at a time.
         redis = client(settings.redis_socket_timeout_s)
-        replies = client(settings.predict_timeout_s + settings.redis_socket_timeout_s)
+        replies = client(READ_BLOCK_S + settings.redis_socket_timeout_s)
+        inbox = ReplyInbox(replies)
+        inbox.start()
         celery = make_celery(settings)
         app.state.settings = settings
-        app.state.dispatcher = Dispatcher(celery, redis, replies, settings)
+        app.state.dispatcher = Dispatcher(celery, redis, RequestOutbox(redis), inbox, settings)
         yield
+        await inbox.stop()
         await redis.aclose()
         await replies.aclose()
         celery.close()

@@ -47,7 +47,13 @@ def manifest_key(version: str) -> str:
 
 
 def reply_key(request_id: str) -> str:
+    """A one-off reply list (rollout pings)."""
     return f"realty:reply:{request_id}"
+
+
+def reply_inbox(owner: str) -> str:
+    """The list every reply to one API process's single predictions is pushed to."""
+    return f"realty:replies:{owner}"
 
 
 def job_key(job_id: str) -> str:

@@ -24,6 +24,7 @@ from celery import Celery
 
 from shared import keys
 from shared.liveness import live_nodes_sync
+from shared.replies import push_replies
 from shared.settings import Settings
 
 Echo = Callable[[str], None]
@@ -129,12 +130,11 @@ class Rollout:
         `target`'s, oldest first; those pinned to `source` are answered with an error instead,
         which the API turns into 409, since another version must not answer them."""
         moved = 0
+        gone = {"error": "version_gone", "detail": f"{source} stopped serving"}
         while (raw := self.redis.rpop(keys.requests_list(source))) is not None:
             request = json.loads(raw)
             if request.get("pinned"):
-                reply = {"error": "version_gone", "detail": f"{source} stopped serving"}
-                self.redis.rpush(request["reply_to"], json.dumps(reply))
-                self.redis.expire(request["reply_to"], self.settings.reply_ttl_s)
+                push_replies(self.redis, [(request, gone)], self.settings.reply_ttl_s)
                 continue
             self.redis.rpush(keys.requests_list(target), raw)
             moved += 1

@@ -5,7 +5,7 @@ A waiting API request costs the model one row, but a model call costs the same f
 takes about as long as a few calls on one row. So each pool process runs this loop next to its
 Celery task loop: it takes every request waiting in its version's request list (up to
 `microbatch_max_size`), answers them with one `Predictor.estimate` call per variant, and pushes
-each reply to the key its API request is waiting on.
+the replies to their API processes' inboxes.
 
 Adaptive: with one request in flight it answers at once (no added latency); once the last batch
 held more than one request, i.e. under load, it waits up to `microbatch_max_wait_ms` for more.
@@ -28,6 +28,7 @@ import redis
 from shared import keys
 from shared.demographics import UnknownZipcodeError
 from shared.predictor import Predictor
+from shared.replies import push_replies
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -115,11 +116,8 @@ class MicroBatcher(threading.Thread):
         requests = [r for r in map(json.loads, items) if r["deadline"] > now]  # else: 504 sent
         if not requests:
             return
-        with self.client.pipeline(transaction=False) as pipe:
-            for request, reply in zip(requests, answer(self.predictor, requests), strict=True):
-                pipe.rpush(request["reply_to"], json.dumps(reply))
-                pipe.expire(request["reply_to"], self.reply_ttl_s)
-            pipe.execute()
+        replies = answer(self.predictor, requests)
+        push_replies(self.client, zip(requests, replies, strict=True), self.reply_ttl_s)
 
     def run(self) -> None:
         while not self.stopping.is_set():

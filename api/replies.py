@@ -1,0 +1,87 @@
+"""The API process's reply inbox: workers push every reply for this process to one Redis list,
+and one reader task hands each to the request awaiting it.
+
+One blocking read serves every request in flight (under load a single BLPOP + LPOP brings
+dozens of replies), where a BLPOP per request cost the API a Redis round trip per prediction.
+"""
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from redis import asyncio as aioredis
+from redis.exceptions import RedisError
+
+from shared import keys
+
+log = logging.getLogger(__name__)
+
+READ_BLOCK_S = 1  # longest blocking read; the reader's Redis client must time out later
+_READ_MAX = 1000  # replies taken per LPOP after the blocking read
+_RETRY_S = 0.5  # pause after a Redis error before reading again
+
+
+class ReplyInbox:
+    def __init__(self, redis: aioredis.Redis) -> None:
+        self.key = keys.reply_inbox(uuid.uuid4().hex)
+        self.redis = redis
+        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        self._stopping = False
+        self._reader = asyncio.create_task(self._read(), name=f"reply inbox {self.key}")
+
+    async def stop(self) -> None:
+        """Let the reader finish its current read (at most READ_BLOCK_S). It is not cancelled
+        mid-read: redis.asyncio can swallow a cancellation there and leave the read hanging."""
+        self._stopping = True
+        if self._reader is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._reader), READ_BLOCK_S + 5)
+            except TimeoutError:
+                self._reader.cancel()
+
+    @contextmanager
+    def expect(self, request_id: str) -> Iterator[asyncio.Future[dict[str, Any]]]:
+        """The future the reply to `request_id` will resolve; forgotten on leaving, so a reply
+        arriving after its caller gave up is dropped."""
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiting[request_id] = future
+        try:
+            yield future
+        finally:
+            self._waiting.pop(request_id, None)
+
+    def _deliver(self, raw: str) -> None:
+        try:
+            reply = json.loads(raw)
+        except ValueError:  # never let one bad message stop the reader
+            log.error("reply inbox: dropped a reply that is not JSON: %.200s", raw)
+            return
+        future = self._waiting.get(reply.get("request_id", ""))
+        if future is not None and not future.done():
+            future.set_result(reply)
+
+    async def _read(self) -> None:
+        while not self._stopping:
+            try:
+                first = await self.redis.blpop([self.key], timeout=READ_BLOCK_S)
+                if first is None:
+                    continue
+                rest = await self.redis.lpop(self.key, _READ_MAX) or []
+            except RedisError as exc:
+                # Redis is away: every caller gets its 503 now rather than a 504 later.
+                log.warning("reply inbox: %s", exc)
+                for future in self._waiting.values():
+                    if not future.done():
+                        future.set_exception(exc)
+                await asyncio.sleep(_RETRY_S)
+                continue
+            for raw in (first[1], *rest):
+                self._deliver(raw)

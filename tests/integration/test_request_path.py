@@ -1,0 +1,154 @@
+"""The API's way to the workers and back, on a real redis-server: the outbox queues many
+concurrent requests per Redis call onto the right version's list, and the inbox hands every
+worker reply to the request awaiting it; a Redis outage reaches every waiting caller as an
+error at once (a 503), and both work again when Redis is back."""
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from redis import asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from stack import Stack
+
+from api.outbox import RequestOutbox
+from api.replies import ReplyInbox
+from shared import keys
+from shared.replies import push_replies
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    """Only a redis-server: these tests are the API's side of the path."""
+    running = Stack(workdir=tmp_path, env={})
+    try:
+        running.start_redis()
+        yield running
+    finally:
+        running.stop()
+
+
+def _async_client(stack: Stack) -> aioredis.Redis:
+    return aioredis.Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=2)
+
+
+def _evalsha_calls(client: redis.Redis) -> int:
+    return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+def test_concurrent_requests_share_redis_calls_and_land_on_their_versions(stack: Stack) -> None:
+    sync = stack.redis_client()
+
+    async def scenario() -> list[str | None]:
+        client = _async_client(stack)
+        outbox = RequestOutbox(client)
+        try:
+            assert await outbox.send("lonely") is None  # no active version: nothing queued
+            sync.set(keys.ACTIVE_VERSION, "v1")
+            calls_before = _evalsha_calls(sync)
+            sends = [outbox.send(f"r{i}", pinned="v2" if i % 10 == 0 else None) for i in range(50)]
+            versions = await asyncio.gather(*sends)
+            assert _evalsha_calls(sync) - calls_before <= 3  # one call per event-loop turn
+            return versions
+        finally:
+            await client.aclose()
+
+    versions = asyncio.run(scenario())
+    assert versions == ["v2" if i % 10 == 0 else "v1" for i in range(50)]
+    # Oldest at the right end, where the micro-batchers pop.
+    assert sync.lrange(keys.requests_list("v1"), 0, -1)[::-1] == [
+        f"r{i}" for i in range(50) if i % 10
+    ]
+    assert sync.lrange(keys.requests_list("v2"), 0, -1)[::-1] == ["r0", "r10", "r20", "r30", "r40"]
+    assert not sync.exists(keys.requests_list(""))  # "lonely" went nowhere
+
+
+def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(stack: Stack) -> None:
+    async def scenario() -> None:
+        client = _async_client(stack)
+        outbox = RequestOutbox(client)
+        try:
+            stack.redis_client().set(keys.ACTIVE_VERSION, "v1")
+            assert stack.redis_proc is not None
+            stack.redis_proc.kill()
+            results = await asyncio.gather(
+                *(outbox.send(f"r{i}") for i in range(5)), return_exceptions=True
+            )
+            assert all(isinstance(r, RedisConnectionError) for r in results), results
+            stack.start_redis()  # AOF: the active version survived
+            assert await outbox.send("after") == "v1"
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_each_reply_reaches_the_request_awaiting_it(stack: Stack) -> None:
+    async def scenario() -> None:
+        client = _async_client(stack)
+        inbox = ReplyInbox(client)
+        inbox.start()
+        try:
+            requests = [{"request_id": f"id{i}", "reply_to": inbox.key} for i in range(20)]
+            with (
+                inbox.expect("id3") as third,
+                inbox.expect("id17") as seventeenth,
+            ):
+                # A worker answers a micro-batch at once, in another order than asked.
+                answered = [(r, {"prediction": float(i)}) for i, r in enumerate(requests)]
+                await asyncio.to_thread(push_replies, stack.redis_client(), answered[::-1], 60)
+                assert await asyncio.wait_for(third, 5) == {"prediction": 3.0, "request_id": "id3"}
+                assert (await asyncio.wait_for(seventeenth, 5))["prediction"] == 17.0
+            # Replies nobody waits for (callers gone) are read and dropped, not kept.
+            await asyncio.sleep(0.2)
+            assert stack.redis_client().llen(inbox.key) == 0
+        finally:
+            await inbox.stop()
+            await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_push_replies_sends_one_push_per_inbox_and_lets_inboxes_expire(stack: Stack) -> None:
+    sync = stack.redis_client()
+    requests = [{"request_id": f"id{i}", "reply_to": f"inbox{i % 2}"} for i in range(6)]
+    push_replies(sync, [(r, {"n": i}) for i, r in enumerate(requests)], ttl_s=30)
+    assert [json.loads(r)["n"] for r in sync.lrange("inbox0", 0, -1)] == [0, 2, 4]
+    assert [json.loads(r)["request_id"] for r in sync.lrange("inbox1", 0, -1)] == [
+        "id1",
+        "id3",
+        "id5",
+    ]
+    assert 0 < sync.ttl("inbox0") <= 30
+    assert int(sync.info("commandstats")["cmdstat_rpush"]["calls"]) == 2
+
+
+def test_a_redis_outage_fails_waiting_requests_at_once_and_the_inbox_recovers(
+    stack: Stack,
+) -> None:
+    async def scenario() -> None:
+        client = _async_client(stack)
+        inbox = ReplyInbox(client)
+        inbox.start()
+        try:
+            with inbox.expect("lost") as lost:
+                await asyncio.sleep(0.1)  # the reader is blocked on Redis
+                assert stack.redis_proc is not None
+                stack.redis_proc.kill()
+                with pytest.raises(RedisConnectionError):
+                    await asyncio.wait_for(lost, 3)  # not at the 20 s predict deadline
+            stack.start_redis()
+            with inbox.expect("later") as later:
+                request = {"request_id": "later", "reply_to": inbox.key}
+                await asyncio.to_thread(push_replies, stack.redis_client(), [(request, {})], 60)
+                assert await asyncio.wait_for(later, 5) == {"request_id": "later"}
+        finally:
+            await inbox.stop()
+            await client.aclose()
+
+    asyncio.run(scenario())
