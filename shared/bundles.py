@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import joblib
 import pandas as pd
@@ -26,7 +26,16 @@ MODEL_FILE = "model.joblib"
 DEMOGRAPHICS_FILE = "demographics.csv"
 MANIFEST_FILE = "manifest.json"
 _VERSION_RE = re.compile(r"^v(\d+)$")
-_LIBRARIES = ("scikit-learn", "numpy", "pandas", "joblib", "scipy", "lightgbm")
+_LIBRARIES = ("scikit-learn", "numpy", "pandas", "joblib", "scipy", "lightgbm", "lleaves")
+
+
+@runtime_checkable
+class HasArtifacts(Protocol):
+    """A model with files of its own beside the pickle (compiled trees of the gbm kind)."""
+
+    def save_artifacts(self, directory: Path) -> list[str]: ...
+
+    def load_artifacts(self, directory: Path) -> None: ...
 
 
 class BundleError(RuntimeError):
@@ -100,7 +109,9 @@ def write_bundle(
     staging.chmod(0o755)  # readable by workers running as another user
     joblib.dump(model, staging / MODEL_FILE)
     demographics.to_csv(staging / DEMOGRAPHICS_FILE, index=False)
-    files = {name: sha256_file(staging / name) for name in (MODEL_FILE, DEMOGRAPHICS_FILE)}
+    extra = model.save_artifacts(staging) if isinstance(model, HasArtifacts) else []
+    names = (MODEL_FILE, DEMOGRAPHICS_FILE, *extra)
+    files = {name: sha256_file(staging / name) for name in names}
     libraries = {name: package_version(name) for name in _LIBRARIES}
     libraries["python"] = platform.python_version()
     while True:
@@ -151,8 +162,13 @@ def verify_bundle(model_dir: Path, version: str) -> Manifest:
     return manifest
 
 
-def load_bundle(model_dir: Path, version: str) -> Bundle:
+def load_bundle(model_dir: Path, version: str, *, artifacts: bool = True) -> Bundle:
+    """The verified bundle; `artifacts=False` leaves the model's own files unused (the gbm
+    kind then predicts with LightGBM rather than its compiled trees)."""
     manifest = verify_bundle(model_dir, version)
     bundle_dir = model_dir / version
     demographics = pd.read_csv(bundle_dir / DEMOGRAPHICS_FILE, dtype={ZIPCODE: str})
-    return Bundle(manifest, joblib.load(bundle_dir / MODEL_FILE), demographics)
+    model = joblib.load(bundle_dir / MODEL_FILE)
+    if artifacts and isinstance(model, HasArtifacts):
+        model.load_artifacts(bundle_dir)
+    return Bundle(manifest, model, demographics)

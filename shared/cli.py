@@ -151,7 +151,7 @@ def predict(
 ) -> None:
     """Score a CSV offline through the same code path the workers use."""
     settings = get_settings()
-    predictor = Predictor(load_bundle(settings.model_dir, model))
+    predictor = Predictor(load_bundle(settings.model_dir, model, artifacts=settings.compiled_trees))
     houses = read_csv(input_csv)
     result = pd.DataFrame(
         {

@@ -45,7 +45,10 @@ _serving: Serving | None = None
 
 def start(settings: Settings) -> Serving:
     global _serving
-    predictor = Predictor(load_bundle(settings.model_dir, resolve_version(settings)))
+    bundle = load_bundle(
+        settings.model_dir, resolve_version(settings), artifacts=settings.compiled_trees
+    )
+    predictor = Predictor(bundle)
     # One BLAS/OpenMP thread per process: the pool's processes already use every core, and a
     # single-row KNN query costs ~2 ms on one thread against 20-40 ms with two threads fighting.
     # Called after loading, since it only reaches the thread pools of libraries already loaded.

@@ -7,6 +7,7 @@ bundle; `shared.predictor.Predictor` is the only caller at serving time.
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightgbm as lgb
@@ -22,6 +23,7 @@ from shared.features import (
     LocationContext,
     derive_features,
 )
+from shared.models.compiled import Predict, compile_trees, load_trees
 
 SEED = 42
 FOLDS = 5
@@ -107,7 +109,8 @@ def build_matrix(
     columns = list(config.house_features) + (demo_cols if config.demographics else [])
     own_fields = houses[[*config.house_features, ZIPCODE]]
     derived = derive_features(own_fields, context, config.derived)
-    return pd.concat([houses[columns].astype(float), derived], axis=1)
+    values = np.hstack([houses[columns].to_numpy(dtype=float), derived.to_numpy(dtype=float)])
+    return pd.DataFrame(values, columns=[*columns, *derived.columns], index=houses.index)
 
 
 def training_matrix(
@@ -151,13 +154,25 @@ class GbmVariant:
     ranges: dict[str, tuple[float, float]]
     # Half-width of each interval in log price (split-conformal quantile of |log residual|).
     log_halfwidths: dict[str, float] = field(default_factory=dict)
+    # The booster's trees as machine code (shared.models.compiled), attached when a bundle is
+    # loaded; never pickled. None: LightGBM predicts.
+    compiled: Predict | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "compiled": None}
 
     def matrix(self, houses: pd.DataFrame) -> pd.DataFrame:
-        return build_matrix(houses, self.config, self.context, self.demo_cols)[self.features]
+        matrix = build_matrix(houses, self.config, self.context, self.demo_cols)
+        # Training recorded build_matrix's own column order; reorder only if that ever changes.
+        return matrix if list(matrix.columns) == self.features else matrix[self.features]
 
     def predict_matrix(self, matrix: pd.DataFrame) -> np.ndarray:
-        # One thread: a worker is one single-threaded process among several on the machine.
-        raw = self.booster.predict(matrix.to_numpy(dtype=float), num_threads=1)
+        values = matrix.to_numpy(dtype=float)
+        if self.compiled is not None:
+            raw = self.compiled(values)
+        else:
+            # One thread: a worker is one single-threaded process among several on the machine.
+            raw = self.booster.predict(values, num_threads=1)
         return np.exp(raw) if self.config.log_target else np.asarray(raw, dtype=float)
 
     def predict(self, houses: pd.DataFrame) -> np.ndarray:
@@ -263,6 +278,24 @@ class GbmModel:
 
     def variant(self, name: str) -> GbmVariant:
         return self.variants[name]
+
+    @staticmethod
+    def _trees_file(directory: Path, variant: str) -> Path:
+        return directory / f"trees-{variant}.o"
+
+    def save_artifacts(self, directory: Path) -> list[str]:
+        """Compile each estimator's trees into the bundle being written; the files written."""
+        written = []
+        for name, variant in self.variants.items():
+            path = self._trees_file(directory, name)
+            if compile_trees(variant.booster, path):
+                written.append(path.name)
+        return written
+
+    def load_artifacts(self, directory: Path) -> None:
+        """Predict with the bundle's compiled trees where they can run here."""
+        for name, variant in self.variants.items():
+            variant.compiled = load_trees(variant.booster, self._trees_file(directory, name))
 
 
 # --- plain language -------------------------------------------------------------------------

@@ -1,0 +1,76 @@
+"""LightGBM trees compiled to machine code (lleaves), for the served path.
+
+LightGBM walks its 2,000 trees at about 0.17 ms a row; the same trees compiled to native code
+by lleaves (LLVM) give the same numbers (within 1e-13 in log price) about six times faster,
+and the walk was most of a worker's CPU per prediction. Compiling takes ~15 s per estimator,
+so it is done once, when the bundle is written, and the object code is stored in the bundle
+(checksummed with the rest); a worker only loads it (~0.05 s).
+
+The code targets `x86-64-v2` (SSE4.2, every x86-64 server since about 2009), not the training
+machine's CPU, so a bundle trained on one host serves on another. Where it cannot be used
+(another architecture, an older CPU, `REALTY_COMPILED_TREES=false`), the estimator keeps
+predicting with LightGBM itself: same answers, only slower.
+"""
+
+import logging
+import platform
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+TARGET_CPU = "x86-64-v2"
+_REQUIRED_FEATURES = ("sse4.2", "popcnt", "ssse3")
+# Inlining every tree into one function made compiling 10x slower for <10 % faster code.
+_COMPILE_OPTIONS = {"finline": False, "target_cpu": TARGET_CPU, "target_cpu_features": ""}
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+
+def supported() -> bool:
+    """Whether this machine can run code compiled for TARGET_CPU."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return False
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features()
+    return all(features.get(name, False) for name in _REQUIRED_FEATURES)
+
+
+def _lleaves_model(booster: lgb.Booster, object_file: Path):
+    """lleaves reads the model's text form to know its features; the object file holds the
+    code (compiled into it when missing)."""
+    import lleaves
+
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as text:
+        text.write(booster.model_to_string())
+        text.flush()
+        model = lleaves.Model(model_file=text.name)
+        model.compile(cache=str(object_file), **_COMPILE_OPTIONS)
+    return model
+
+
+def compile_trees(booster: lgb.Booster, object_file: Path) -> bool:
+    """Write `booster`'s compiled trees to `object_file`; False where this machine cannot."""
+    if not supported():
+        log.warning("not compiling trees: this machine cannot run %s code", TARGET_CPU)
+        return False
+    _lleaves_model(booster, object_file)
+    return True
+
+
+def load_trees(booster: lgb.Booster, object_file: Path) -> Predict | None:
+    """A function giving the booster's raw predictions from its compiled trees, or None (and
+    LightGBM serves) when the code is absent or cannot run here."""
+    if not object_file.exists() or not supported():
+        return None
+    try:
+        model = _lleaves_model(booster, object_file)
+    except Exception:  # never let the accelerator stop a worker from serving
+        log.exception("compiled trees %s failed to load; predicting with LightGBM", object_file)
+        return None
+    return lambda matrix: model.predict(matrix, n_jobs=1)

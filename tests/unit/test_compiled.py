@@ -1,0 +1,71 @@
+"""Compiled trees (shared/models/compiled.py): a gbm bundle carries its estimators' trees as
+checksummed machine code, a loaded bundle predicts with them, and they give LightGBM's own
+prices to the cent; without them (absent, switched off, or unusable here) LightGBM serves."""
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.bundles import BundleError, Manifest, load_bundle, verify_bundle
+from shared.models import compiled
+from shared.predictor import Predictor
+from shared.settings import Settings
+
+pytestmark = pytest.mark.skipif(not compiled.supported(), reason="needs an x86-64-v2 CPU")
+
+
+@pytest.fixture(scope="module")
+def sales(data_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(data_dir / "kc_house_data.csv", dtype={"zipcode": str})
+
+
+def test_a_gbm_bundle_carries_compiled_trees_for_each_variant(trained_gbm) -> None:
+    settings, manifest = trained_gbm
+    assert {"trees-full.o", "trees-minimal.o"} <= set(manifest.files)
+    model = load_bundle(settings.model_dir, manifest.version).model
+    assert all(v.compiled is not None for v in model.variants.values())
+    unused = load_bundle(settings.model_dir, manifest.version, artifacts=False).model
+    assert all(v.compiled is None for v in unused.variants.values())
+
+
+@pytest.mark.parametrize("variant", ["full", "minimal"])
+def test_compiled_trees_price_every_sale_to_the_cent_as_lightgbm_does(
+    trained_gbm, sales: pd.DataFrame, variant: str
+) -> None:
+    settings, manifest = trained_gbm
+    fast = Predictor(load_bundle(settings.model_dir, manifest.version))
+    slow = Predictor(load_bundle(settings.model_dir, manifest.version, artifacts=False))
+    fast_prices, slow_prices = fast.predict(sales, variant), slow.predict(sales, variant)
+    np.testing.assert_allclose(fast_prices, slow_prices, rtol=1e-12)
+    assert (fast_prices.round(2) == slow_prices.round(2)).all()
+
+
+def test_altered_compiled_trees_make_the_bundle_refuse_to_load(trained_gbm, tmp_path: Path) -> None:
+    settings, manifest = trained_gbm
+    copy = tmp_path / manifest.version
+    copy.mkdir()
+    for name in (*manifest.files, "manifest.json"):
+        (copy / name).write_bytes((settings.model_dir / manifest.version / name).read_bytes())
+    with (copy / "trees-full.o").open("ab") as code:
+        code.write(b"\0")
+    with pytest.raises(BundleError, match=r"trees-full\.o"):
+        verify_bundle(tmp_path, manifest.version)
+
+
+def test_missing_code_leaves_lightgbm_serving(
+    trained_gbm: tuple[Settings, Manifest], tmp_path: Path
+) -> None:
+    settings, manifest = trained_gbm
+    variant = load_bundle(settings.model_dir, manifest.version).model.variant("full")
+    assert compiled.load_trees(variant.booster, tmp_path / "absent.o") is None
+
+
+def test_the_compiled_code_is_never_pickled(trained_gbm) -> None:
+    settings, manifest = trained_gbm
+    model = load_bundle(settings.model_dir, manifest.version).model
+    restored = pickle.loads(pickle.dumps(model))
+    assert all(v.compiled is None for v in restored.variants.values())
+    assert model.variant("full").compiled is not None  # the loaded one keeps its code
