@@ -103,6 +103,10 @@ def measure(model_dir: Path, version: str, csv_path: Path, seconds: float) -> di
         "estimate_64_rows": per_64 | {"rows_per_s": per_64["rows_per_s"] * len(small)},
         "predict_10k_rows": time_batch(predictor, big, repeats=3),
         "rss_kib": rss_kib(os.getpid()),
+        # The same bundle without its compiled trees (REALTY_COMPILED_TREES=false): LightGBM.
+        "predict_10k_rows_lightgbm": time_batch(
+            Predictor(load_bundle(model_dir, version, artifacts=False)), big, repeats=3
+        ),
     }
 
 

@@ -6,6 +6,9 @@
 local bodies = {}
 local index = 0
 non2xx = 0
+-- Sum and count of the `batch_size` field of answers that carry one (the service's micro-batches).
+batched = 0
+batches = 0
 local threads = {}
 
 function setup(thread)
@@ -33,18 +36,29 @@ end
 
 function response(status, headers, body)
   if status < 200 or status > 299 then non2xx = non2xx + 1 end
+  local size = body:match('"batch_size":(%d+)')
+  if size then
+    batched = batched + tonumber(size)
+    batches = batches + 1
+  end
 end
 
 function done(summary, latency, requests)
   local bad = 0
-  for _, t in ipairs(threads) do bad = bad + (t:get("non2xx") or 0) end
+  local sizes, counted = 0, 0
+  for _, t in ipairs(threads) do
+    bad = bad + (t:get("non2xx") or 0)
+    sizes = sizes + (t:get("batched") or 0)
+    counted = counted + (t:get("batches") or 0)
+  end
+  local mean_batch = counted > 0 and sizes / counted or 0
   local e = summary.errors
   io.write(string.format(
-    'BENCH_JSON {"requests":%.0f,"duration_us":%.0f,"bytes":%.0f,"non2xx":%.0f,'
+    'BENCH_JSON {"requests":%.0f,"duration_us":%.0f,"bytes":%.0f,"non2xx":%.0f,"mean_batch_size":%.2f,'
       .. '"errors":{"connect":%.0f,"read":%.0f,"write":%.0f,"status":%.0f,"timeout":%.0f},'
       .. '"latency_us":{"min":%.0f,"mean":%.1f,"max":%.0f,"stdev":%.1f,'
       .. '"p50":%.0f,"p90":%.0f,"p95":%.0f,"p99":%.0f,"p999":%.0f}}\n',
-    summary.requests, summary.duration, summary.bytes, bad,
+    summary.requests, summary.duration, summary.bytes, bad, mean_batch,
     e.connect, e.read, e.write, e.status, e.timeout,
     latency.min, latency.mean, latency.max, latency.stdev,
     latency:percentile(50), latency:percentile(90), latency:percentile(95),

@@ -34,6 +34,8 @@ def summarise_wrk(raw: dict[str, Any]) -> dict[str, Any]:
         "non2xx": int(raw["non2xx"]),
         "socket_errors": int(socket_errors),
         "timeouts": int(errors["timeout"]),
+        # Mean `batch_size` of the answers (0 for case B, whose answers carry none).
+        "mean_batch_size": float(raw.get("mean_batch_size", 0)),
     }
 
 
@@ -106,11 +108,13 @@ def load_table(results: dict[str, Any]) -> list[str]:
                     f"{r['requests']:,}",
                     str(r["non2xx"]),
                     str(r["socket_errors"]),
+                    fmt(r.get("mean_batch_size") or None, 1),
                     _cpu_cell(r.get("cpu_cores", {})),
                 ]
             )
     header = ["case", "clients", "2xx req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"]
-    header += ["requests", "non-2xx", "socket errors", "CPU cores used, by process"]
+    header += ["requests", "non-2xx", "socket errors", "mean micro-batch"]
+    header += ["CPU cores used, by process"]
     return _table(header, rows)
 
 
@@ -237,6 +241,16 @@ def render(results: dict[str, Any]) -> str:
                 "—",
             ],
         ]
+        if lightgbm := a.get("predict_10k_rows_lightgbm"):
+            rows.append(
+                [
+                    "the same 10,000 rows with LightGBM instead of the bundle's compiled trees "
+                    "(`REALTY_COMPILED_TREES=false`)",
+                    fmt(lightgbm["rows_per_s"]),
+                    fmt(1000 * lightgbm["median_s"], 0) + " (whole call)",
+                    "—",
+                ]
+            )
         lines += _table(["call", "rows/s", "p50 ms", "p99 ms"], rows)
         lines += [
             "",
@@ -314,9 +328,12 @@ def render(results: dict[str, Any]) -> str:
         "- B is `bench/direct_app.py` under `uvicorn --workers <cores>`: each process loads the",
         "  bundle and answers in the request (same validation, same `Predictor.estimate` call,",
         "  explanations off as in `/v1/predict`'s default), in FastAPI's thread pool.",
+        "- A, B, C and D load the bundle the same way, so a gbm bundle predicts with its",
+        "  compiled trees in every case (A also times LightGBM itself for comparison).",
         "- C is the real stack as `make run` starts it: redis-server (AOF on, no RDB snapshots),",
-        "  `python -m worker --model <version> --concurrency <cores>`, one uvicorn API process,",
-        "  `realty:active_version` set to the measured version.",
+        "  `python -m worker --model <version> --concurrency <cores>`, the API under uvicorn",
+        "  with `--api-workers` processes (see processes above), `realty:active_version` set",
+        "  to the measured version.",
         "- wrk runs `bench/post.lua`, which cycles over the rows (zipcode as a JSON string),",
         "  counts non-2xx answers and prints the latency percentiles from its `done()` hook.",
         "- The machine is shared with other work; compare the ratios of one run rather than",

@@ -195,7 +195,8 @@ class Bench:
         print(
             f"  {case} c={clients:>3}: {summary['ok_rps']:8.1f} req/s  p50 {summary['p50_ms']:7.2f}"
             f" ms  p99 {summary['p99_ms']:8.2f} ms  non-2xx {summary['non2xx']}"
-            f"  socket errors {summary['socket_errors']}",
+            f"  socket errors {summary['socket_errors']}"
+            + (f"  mean batch {summary['mean_batch_size']:.1f}" if case == "C" else ""),
             flush=True,
         )
         return summary
