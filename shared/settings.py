@@ -53,7 +53,10 @@ class Settings(BaseSettings):
     # Micro-batching of single predictions (worker/microbatch.py).
     microbatch_max_size: int = Field(64, description="Most requests answered by one model call.")
     microbatch_max_wait_ms: float = Field(
-        2.0, description="Longest wait for more requests, and only once under load."
+        0.0,
+        description="Longest extra wait for more requests, and only once under load. 0: a "
+        "batch is what queued while the previous one was computed; waiting measured slower "
+        "here (docs/operations.md, Tuning).",
     )
 
     # --- rollout -----------------------------------------------------------------------------

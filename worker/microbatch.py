@@ -7,8 +7,11 @@ Celery task loop: it takes every request waiting in its version's request list (
 `microbatch_max_size`), answers them with one `Predictor.estimate` call per variant, and pushes
 the replies to their API processes' inboxes.
 
-Adaptive: with one request in flight it answers at once (no added latency); once the last batch
-held more than one request, i.e. under load, it waits up to `microbatch_max_wait_ms` for more.
+Adaptive: with one request in flight it answers at once (no added latency); under load the
+requests that arrive while one batch is computed form the next, so batches grow with the load
+by themselves. Once the last batch held more than one request it can also wait up to
+`microbatch_max_wait_ms` for more; off by default, since on the measured machine every extra
+wait cost more throughput than the larger batches saved (docs/operations.md, Tuning).
 
 Requests are plain JSON in a Redis list, taken with RPOP: a process killed mid-batch loses the
 few requests it held, whose callers get a 504 at their deadline and may retry. That trade is
