@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     compiled_trees: bool = Field(
         True,
         description="Predict with a gbm bundle's compiled trees (shared/models/compiled.py); "
-        "false: LightGBM itself, same answers, about six times slower per row.",
+        "false: LightGBM itself, same answers, about 7x slower (docs/performance.md, case A).",
     )
 
     # Micro-batching of single predictions (worker/microbatch.py).

@@ -1,10 +1,10 @@
 """LightGBM trees compiled to machine code (lleaves), for the served path.
 
 LightGBM walks its 2,000 trees at about 0.17 ms a row; the same trees compiled to native code
-by lleaves (LLVM) give the same numbers (within 1e-13 in log price) about six times faster,
-and the walk was most of a worker's CPU per prediction. Compiling takes ~15 s per estimator,
-so it is done once, when the bundle is written, and the object code is stored in the bundle
-(checksummed with the rest); a worker only loads it (~0.05 s).
+by lleaves (LLVM) give the same numbers (within 1e-13 in log price) six to seven times faster
+(`make bench`, case A), and the walk was most of a worker's CPU per prediction. Compiling
+takes ~15 s per estimator, so it is done once, when the bundle is written, and the object code
+is stored in the bundle (checksummed with the rest); a worker only loads it (~0.05 s).
 
 The code targets `x86-64-v2` (SSE4.2, every x86-64 server since about 2009), not the training
 machine's CPU, so a bundle trained on one host serves on another. Where it cannot be used
