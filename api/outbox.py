@@ -35,6 +35,7 @@ end
 return versions
 """
 
+_MAX_PER_CALL = 500  # bounds the script's run time: Redis does nothing else meanwhile
 _Waiting = tuple[str, str, asyncio.Future[str | None]]
 
 
@@ -58,16 +59,17 @@ class RequestOutbox:
         in flight, the requests arriving meanwhile gather for the next."""
         try:
             while self._waiting:
-                batch, self._waiting = self._waiting, []
+                batch, self._waiting = self._waiting[:_MAX_PER_CALL], self._waiting[_MAX_PER_CALL:]
                 args = [value for pinned, request, _ in batch for value in (pinned, request)]
                 try:
                     versions = await self._route(keys=[keys.ACTIVE_VERSION], args=args)
+                    results = list(zip(batch, versions, strict=True))
                 except Exception as exc:  # every caller of this call gets the error (a 503)
                     for *_, future in batch:
                         if not future.done():
                             future.set_exception(exc)
                     continue
-                for (*_, future), version in zip(batch, versions, strict=True):
+                for (*_, future), version in results:
                     if not future.done():
                         future.set_result(version or None)
         finally:

@@ -57,16 +57,29 @@ class ReplyInbox:
             yield future
         finally:
             self._waiting.pop(request_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # retrieved: a caller that left early logs no warning
+
+    @property
+    def reading(self) -> bool:
+        """False once the reader has stopped: no reply can reach this process then."""
+        return self._reader is not None and not self._reader.done()
 
     def _deliver(self, raw: str) -> None:
         try:
             reply = json.loads(raw)
-        except ValueError:  # never let one bad message stop the reader
-            log.error("reply inbox: dropped a reply that is not JSON: %.200s", raw)
+            request_id = reply["request_id"]
+            future = self._waiting.get(request_id)
+        except (ValueError, TypeError, KeyError):  # never let one bad message stop the reader
+            log.error("reply inbox: dropped a reply without a request id: %.200s", raw)
             return
-        future = self._waiting.get(reply.get("request_id", ""))
         if future is not None and not future.done():
             future.set_result(reply)
+
+    def _fail_waiting(self, exc: Exception) -> None:
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(exc)
 
     async def _read(self) -> None:
         while not self._stopping:
@@ -78,9 +91,11 @@ class ReplyInbox:
             except RedisError as exc:
                 # Redis is away: every caller gets its 503 now rather than a 504 later.
                 log.warning("reply inbox: %s", exc)
-                for future in self._waiting.values():
-                    if not future.done():
-                        future.set_exception(exc)
+                self._fail_waiting(exc)
+                await asyncio.sleep(_RETRY_S)
+                continue
+            except Exception:  # keep reading whatever happens: this task is the only reader
+                log.exception("reply inbox: unexpected error; reading on")
                 await asyncio.sleep(_RETRY_S)
                 continue
             for raw in (first[1], *rest):

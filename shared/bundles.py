@@ -9,6 +9,7 @@ place, and never modified afterwards.
 import platform
 import re
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -35,7 +36,7 @@ class HasArtifacts(Protocol):
 
     def save_artifacts(self, directory: Path) -> list[str]: ...
 
-    def load_artifacts(self, directory: Path) -> None: ...
+    def load_artifacts(self, directory: Path, files: Iterable[str]) -> None: ...
 
 
 class BundleError(RuntimeError):
@@ -170,5 +171,5 @@ def load_bundle(model_dir: Path, version: str, *, artifacts: bool = True) -> Bun
     demographics = pd.read_csv(bundle_dir / DEMOGRAPHICS_FILE, dtype={ZIPCODE: str})
     model = joblib.load(bundle_dir / MODEL_FILE)
     if artifacts and isinstance(model, HasArtifacts):
-        model.load_artifacts(bundle_dir)
+        model.load_artifacts(bundle_dir, manifest.files)
     return Bundle(manifest, model, demographics)

@@ -30,6 +30,8 @@ async def ready(dispatcher: DispatcherDep, settings: SettingsDep) -> JSONRespons
         body |= {"status": "unavailable", "reason": "no model version is active yet"}
     elif workers == 0:
         body |= {"status": "unavailable", "reason": f"no worker serves model {active}"}
+    elif not dispatcher.inbox.reading:
+        body |= {"status": "unavailable", "reason": "this API process reads no replies"}
     if body["status"] == "ready":
         return JSONResponse(body)
     return JSONResponse(body, 503, retry)

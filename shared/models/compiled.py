@@ -66,9 +66,9 @@ def compile_trees(booster: lgb.Booster, object_file: Path) -> bool:
 def load_trees(booster: lgb.Booster, object_file: Path) -> Predict | None:
     """A function giving the booster's raw predictions from its compiled trees, or None (and
     LightGBM serves) when the code is absent or cannot run here."""
-    if not object_file.exists() or not supported():
-        return None
     try:
+        if not object_file.exists() or not supported():
+            return None
         model = _lleaves_model(booster, object_file)
     except Exception:  # never let the accelerator stop a worker from serving
         log.exception("compiled trees %s failed to load; predicting with LightGBM", object_file)

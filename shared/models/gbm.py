@@ -6,6 +6,7 @@ bundle; `shared.predictor.Predictor` is the only caller at serving time.
 """
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -292,10 +293,14 @@ class GbmModel:
                 written.append(path.name)
         return written
 
-    def load_artifacts(self, directory: Path) -> None:
-        """Predict with the bundle's compiled trees where they can run here."""
+    def load_artifacts(self, directory: Path, files: Iterable[str]) -> None:
+        """Predict with the bundle's compiled trees where they can run here; only files its
+        manifest lists (and so checksummed) are used, never a stray file of the same name."""
+        listed = set(files)
         for name, variant in self.variants.items():
-            variant.compiled = load_trees(variant.booster, self._trees_file(directory, name))
+            path = self._trees_file(directory, name)
+            if path.name in listed:
+                variant.compiled = load_trees(variant.booster, path)
 
 
 # --- plain language -------------------------------------------------------------------------

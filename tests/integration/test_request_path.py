@@ -152,3 +152,23 @@ def test_a_redis_outage_fails_waiting_requests_at_once_and_the_inbox_recovers(
             await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_malformed_replies_are_dropped_and_the_reader_reads_on(stack: Stack) -> None:
+    async def scenario() -> None:
+        client = _async_client(stack)
+        inbox = ReplyInbox(client)
+        inbox.start()
+        try:
+            sync = stack.redis_client()
+            with inbox.expect("good") as good:
+                sync.rpush(inbox.key, "not json", "[1, 2]", '{"no": "id"}', '{"request_id": []}')
+                request = {"request_id": "good", "reply_to": inbox.key}
+                await asyncio.to_thread(push_replies, sync, [(request, {"ok": True})], 60)
+                assert await asyncio.wait_for(good, 5) == {"ok": True, "request_id": "good"}
+            assert inbox.reading
+        finally:
+            await inbox.stop()
+            await client.aclose()
+
+    asyncio.run(scenario())

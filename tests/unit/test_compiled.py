@@ -69,3 +69,18 @@ def test_the_compiled_code_is_never_pickled(trained_gbm) -> None:
     restored = pickle.loads(pickle.dumps(model))
     assert all(v.compiled is None for v in restored.variants.values())
     assert model.variant("full").compiled is not None  # the loaded one keeps its code
+
+
+def test_code_the_manifest_does_not_list_is_never_loaded(trained_gbm, tmp_path: Path) -> None:
+    """A stray trees-*.o beside a bundle (copied in later, say) is not checksummed: unused."""
+    settings, manifest = trained_gbm
+    copy = tmp_path / manifest.version
+    copy.mkdir()
+    for name in manifest.files:
+        (copy / name).write_bytes((settings.model_dir / manifest.version / name).read_bytes())
+    unlisted = manifest.model_copy(
+        update={"files": {k: v for k, v in manifest.files.items() if not k.endswith(".o")}}
+    )
+    (copy / "manifest.json").write_text(unlisted.model_dump_json())
+    model = load_bundle(tmp_path, manifest.version).model
+    assert all(v.compiled is None for v in model.variants.values())
