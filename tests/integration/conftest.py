@@ -27,6 +27,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
+@pytest.fixture
+def redis_stack(tmp_path: Path) -> Iterator[Stack]:
+    """Only a redis-server of its own, for tests of one side of the path to the workers."""
+    running = Stack(workdir=tmp_path, env={})
+    try:
+        running.start_redis()
+        yield running
+    finally:
+        running.stop()
+
+
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[requests.Session]:
     """An HTTP session whose relative URLs go to the stack's API."""

@@ -3,8 +3,6 @@ once; busy, it takes what is queued and waits for more only as long as its setti
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from stack import REPO, Stack
@@ -18,34 +16,24 @@ from worker.microbatch import MicroBatcher
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    running = Stack(workdir=tmp_path, env={})
-    try:
-        running.start_redis()
-        yield running
-    finally:
-        running.stop()
-
-
-def _batcher(stack: Stack, max_wait_ms: float) -> MicroBatcher:
+def _batcher(redis_stack: Stack, max_wait_ms: float) -> MicroBatcher:
     settings = Settings(
-        redis_url=stack.redis_url,
+        redis_url=redis_stack.redis_url,
         model_dir=REPO / "model_artifacts",
         microbatch_max_wait_ms=max_wait_ms,
     )
     version = latest_version(settings.model_dir, "baseline")
     assert version is not None
     predictor = Predictor(load_bundle(settings.model_dir, version))
-    return MicroBatcher(predictor, stack.redis_client(), settings)
+    return MicroBatcher(predictor, redis_stack.redis_client(), settings)
 
 
 @pytest.mark.parametrize("max_wait_ms", [0, 300])
 def test_busy_batchers_wait_for_more_requests_only_up_to_their_bound(
-    stack: Stack, max_wait_ms: float
+    redis_stack: Stack, max_wait_ms: float
 ) -> None:
-    batcher = _batcher(stack, max_wait_ms)
-    client, queue = stack.redis_client(), keys.requests_list(batcher.predictor.version)
+    batcher = _batcher(redis_stack, max_wait_ms)
+    client, queue = redis_stack.redis_client(), keys.requests_list(batcher.predictor.version)
 
     client.lpush(queue, "first")
     started = time.monotonic()

@@ -5,8 +5,6 @@ error at once (a 503), and both work again when Redis is back."""
 
 import asyncio
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
@@ -22,30 +20,21 @@ from shared.replies import push_replies
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    """Only a redis-server: these tests are the API's side of the path."""
-    running = Stack(workdir=tmp_path, env={})
-    try:
-        running.start_redis()
-        yield running
-    finally:
-        running.stop()
-
-
-def _async_client(stack: Stack) -> aioredis.Redis:
-    return aioredis.Redis.from_url(stack.redis_url, decode_responses=True, socket_timeout=2)
+def _async_client(redis_stack: Stack) -> aioredis.Redis:
+    return aioredis.Redis.from_url(redis_stack.redis_url, decode_responses=True, socket_timeout=2)
 
 
 def _evalsha_calls(client: redis.Redis) -> int:
     return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
 
 
-def test_concurrent_requests_share_redis_calls_and_land_on_their_versions(stack: Stack) -> None:
-    sync = stack.redis_client()
+def test_concurrent_requests_share_redis_calls_and_land_on_their_versions(
+    redis_stack: Stack,
+) -> None:
+    sync = redis_stack.redis_client()
 
     async def scenario() -> list[str | None]:
-        client = _async_client(stack)
+        client = _async_client(redis_stack)
         outbox = RequestOutbox(client)
         try:
             assert await outbox.send("lonely") is None  # no active version: nothing queued
@@ -68,19 +57,21 @@ def test_concurrent_requests_share_redis_calls_and_land_on_their_versions(stack:
     assert not sync.exists(keys.requests_list(""))  # "lonely" went nowhere
 
 
-def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(stack: Stack) -> None:
+def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(
+    redis_stack: Stack,
+) -> None:
     async def scenario() -> None:
-        client = _async_client(stack)
+        client = _async_client(redis_stack)
         outbox = RequestOutbox(client)
         try:
-            stack.redis_client().set(keys.ACTIVE_VERSION, "v1")
-            assert stack.redis_proc is not None
-            stack.redis_proc.kill()
+            redis_stack.redis_client().set(keys.ACTIVE_VERSION, "v1")
+            assert redis_stack.redis_proc is not None
+            redis_stack.redis_proc.kill()
             results = await asyncio.gather(
                 *(outbox.send(f"r{i}") for i in range(5)), return_exceptions=True
             )
             assert all(isinstance(r, RedisConnectionError) for r in results), results
-            stack.start_redis()  # AOF: the active version survived
+            redis_stack.start_redis()  # AOF: the active version survived
             assert await outbox.send("after") == "v1"
         finally:
             await client.aclose()
@@ -88,9 +79,9 @@ def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(stack: 
     asyncio.run(scenario())
 
 
-def test_each_reply_reaches_the_request_awaiting_it(stack: Stack) -> None:
+def test_each_reply_reaches_the_request_awaiting_it(redis_stack: Stack) -> None:
     async def scenario() -> None:
-        client = _async_client(stack)
+        client = _async_client(redis_stack)
         inbox = ReplyInbox(client)
         inbox.start()
         try:
@@ -101,12 +92,14 @@ def test_each_reply_reaches_the_request_awaiting_it(stack: Stack) -> None:
             ):
                 # A worker answers a micro-batch at once, in another order than asked.
                 answered = [(r, {"prediction": float(i)}) for i, r in enumerate(requests)]
-                await asyncio.to_thread(push_replies, stack.redis_client(), answered[::-1], 60)
+                await asyncio.to_thread(
+                    push_replies, redis_stack.redis_client(), answered[::-1], 60
+                )
                 assert await asyncio.wait_for(third, 5) == {"prediction": 3.0, "request_id": "id3"}
                 assert (await asyncio.wait_for(seventeenth, 5))["prediction"] == 17.0
             # Replies nobody waits for (callers gone) are read and dropped, not kept.
             await asyncio.sleep(0.2)
-            assert stack.redis_client().llen(inbox.key) == 0
+            assert redis_stack.redis_client().llen(inbox.key) == 0
         finally:
             await inbox.stop()
             await client.aclose()
@@ -114,8 +107,8 @@ def test_each_reply_reaches_the_request_awaiting_it(stack: Stack) -> None:
     asyncio.run(scenario())
 
 
-def test_push_replies_sends_one_push_per_inbox_and_lets_inboxes_expire(stack: Stack) -> None:
-    sync = stack.redis_client()
+def test_push_replies_sends_one_push_per_inbox_and_lets_inboxes_expire(redis_stack: Stack) -> None:
+    sync = redis_stack.redis_client()
     requests = [{"request_id": f"id{i}", "reply_to": f"inbox{i % 2}"} for i in range(6)]
     push_replies(sync, [(r, {"n": i}) for i, r in enumerate(requests)], ttl_s=30)
     assert [json.loads(r)["n"] for r in sync.lrange("inbox0", 0, -1)] == [0, 2, 4]
@@ -129,23 +122,25 @@ def test_push_replies_sends_one_push_per_inbox_and_lets_inboxes_expire(stack: St
 
 
 def test_a_redis_outage_fails_waiting_requests_at_once_and_the_inbox_recovers(
-    stack: Stack,
+    redis_stack: Stack,
 ) -> None:
     async def scenario() -> None:
-        client = _async_client(stack)
+        client = _async_client(redis_stack)
         inbox = ReplyInbox(client)
         inbox.start()
         try:
             with inbox.expect("lost") as lost:
                 await asyncio.sleep(0.1)  # the reader is blocked on Redis
-                assert stack.redis_proc is not None
-                stack.redis_proc.kill()
+                assert redis_stack.redis_proc is not None
+                redis_stack.redis_proc.kill()
                 with pytest.raises(RedisConnectionError):
                     await asyncio.wait_for(lost, 3)  # not at the 20 s predict deadline
-            stack.start_redis()
+            redis_stack.start_redis()
             with inbox.expect("later") as later:
                 request = {"request_id": "later", "reply_to": inbox.key}
-                await asyncio.to_thread(push_replies, stack.redis_client(), [(request, {})], 60)
+                await asyncio.to_thread(
+                    push_replies, redis_stack.redis_client(), [(request, {})], 60
+                )
                 assert await asyncio.wait_for(later, 5) == {"request_id": "later"}
         finally:
             await inbox.stop()
@@ -154,13 +149,13 @@ def test_a_redis_outage_fails_waiting_requests_at_once_and_the_inbox_recovers(
     asyncio.run(scenario())
 
 
-def test_malformed_replies_are_dropped_and_the_reader_reads_on(stack: Stack) -> None:
+def test_malformed_replies_are_dropped_and_the_reader_reads_on(redis_stack: Stack) -> None:
     async def scenario() -> None:
-        client = _async_client(stack)
+        client = _async_client(redis_stack)
         inbox = ReplyInbox(client)
         inbox.start()
         try:
-            sync = stack.redis_client()
+            sync = redis_stack.redis_client()
             with inbox.expect("good") as good:
                 sync.rpush(inbox.key, "not json", "[1, 2]", '{"no": "id"}', '{"request_id": []}')
                 request = {"request_id": "good", "reply_to": inbox.key}
