@@ -5,6 +5,8 @@ error at once (a 503), and both work again when Redis is back."""
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import redis
@@ -22,6 +24,18 @@ pytestmark = pytest.mark.integration
 
 def _async_client(redis_stack: Stack) -> aioredis.Redis:
     return aioredis.Redis.from_url(redis_stack.redis_url, decode_responses=True, socket_timeout=2)
+
+
+@asynccontextmanager
+async def _reading_inbox(stack: Stack) -> AsyncIterator[ReplyInbox]:
+    client = _async_client(stack)
+    inbox = ReplyInbox(client)
+    inbox.start()
+    try:
+        yield inbox
+    finally:
+        await inbox.stop()
+        await client.aclose()
 
 
 def _evalsha_calls(client: redis.Redis) -> int:
@@ -81,10 +95,7 @@ def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(
 
 def test_each_reply_reaches_the_request_awaiting_it(redis_stack: Stack) -> None:
     async def scenario() -> None:
-        client = _async_client(redis_stack)
-        inbox = ReplyInbox(client)
-        inbox.start()
-        try:
+        async with _reading_inbox(redis_stack) as inbox:
             requests = [{"request_id": f"id{i}", "reply_to": inbox.key} for i in range(20)]
             with (
                 inbox.expect("id3") as third,
@@ -100,9 +111,6 @@ def test_each_reply_reaches_the_request_awaiting_it(redis_stack: Stack) -> None:
             # Replies nobody waits for (callers gone) are read and dropped, not kept.
             await asyncio.sleep(0.2)
             assert redis_stack.redis_client().llen(inbox.key) == 0
-        finally:
-            await inbox.stop()
-            await client.aclose()
 
     asyncio.run(scenario())
 
@@ -125,10 +133,7 @@ def test_a_redis_outage_fails_waiting_requests_at_once_and_the_inbox_recovers(
     redis_stack: Stack,
 ) -> None:
     async def scenario() -> None:
-        client = _async_client(redis_stack)
-        inbox = ReplyInbox(client)
-        inbox.start()
-        try:
+        async with _reading_inbox(redis_stack) as inbox:
             with inbox.expect("lost") as lost:
                 await asyncio.sleep(0.1)  # the reader is blocked on Redis
                 assert redis_stack.redis_proc is not None
@@ -142,19 +147,13 @@ def test_a_redis_outage_fails_waiting_requests_at_once_and_the_inbox_recovers(
                     push_replies, redis_stack.redis_client(), [(request, {})], 60
                 )
                 assert await asyncio.wait_for(later, 5) == {"request_id": "later"}
-        finally:
-            await inbox.stop()
-            await client.aclose()
 
     asyncio.run(scenario())
 
 
 def test_malformed_replies_are_dropped_and_the_reader_reads_on(redis_stack: Stack) -> None:
     async def scenario() -> None:
-        client = _async_client(redis_stack)
-        inbox = ReplyInbox(client)
-        inbox.start()
-        try:
+        async with _reading_inbox(redis_stack) as inbox:
             sync = redis_stack.redis_client()
             with inbox.expect("good") as good:
                 sync.rpush(inbox.key, "not json", "[1, 2]", '{"no": "id"}', '{"request_id": []}')
@@ -162,8 +161,5 @@ def test_malformed_replies_are_dropped_and_the_reader_reads_on(redis_stack: Stac
                 await asyncio.to_thread(push_replies, sync, [(request, {"ok": True})], 60)
                 assert await asyncio.wait_for(good, 5) == {"ok": True, "request_id": "good"}
             assert inbox.reading
-        finally:
-            await inbox.stop()
-            await client.aclose()
 
     asyncio.run(scenario())
