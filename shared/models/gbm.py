@@ -337,12 +337,9 @@ def _label(group: str, house: dict[str, Any]) -> str:
             return text
         case "lot":
             return f"lot {n(house['sqft_lot'])} sq ft"
-        case "bedrooms":
-            return f"{house['bedrooms']:g} bedroom{'' if house['bedrooms'] == 1 else 's'}"
-        case "bathrooms":
-            return f"{house['bathrooms']:g} bathroom{'' if house['bathrooms'] == 1 else 's'}"
-        case "floors":
-            return f"{house['floors']:g} floor{'' if house['floors'] == 1 else 's'}"
+        case "bedrooms" | "bathrooms" | "floors":
+            count = house[group]
+            return f"{count:g} {group.removesuffix('s')}{'' if count == 1 else 's'}"
         case "waterfront":
             return "on the waterfront" if house["waterfront"] else "not on the waterfront"
         case "view":
