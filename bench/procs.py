@@ -118,27 +118,26 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def rss_kib(pid: int) -> int | None:
-    """Resident memory (VmRSS) in KiB, None when the process is gone."""
+def _proc_kib(pid: int, file: str, key: str) -> int | None:
+    """The `key:` line of /proc/<pid>/<file>, in KiB; None when the process is gone."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+            if line.startswith(key):
                 return int(line.split()[1])
     except OSError:
         return None
     return None
+
+
+def rss_kib(pid: int) -> int | None:
+    """Resident memory (VmRSS) in KiB, None when the process is gone."""
+    return _proc_kib(pid, "status", "VmRSS:")
 
 
 def pss_kib(pid: int) -> int | None:
     """Proportional set size in KiB: pages shared after a fork count once in total, so pool
     processes forked from one parent are not counted twice, as RSS would."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        return None
-    return None
+    return _proc_kib(pid, "smaps_rollup", "Pss:")
 
 
 def cpu_seconds(pid: int) -> float:

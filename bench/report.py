@@ -151,6 +151,26 @@ def cpu_per_request_table(results: dict[str, Any]) -> list[str]:
     return _table(["case", "clients", "ms per request, by process", "total ms"], rows)
 
 
+def _timed_row(label: str, timing: dict[str, float]) -> list[str]:
+    """A row of case A's table for repeated calls: rows/s, p50 and p99 per call."""
+    return [
+        label,
+        fmt(timing["rows_per_s"]),
+        fmt(timing["p50_ms"], 2),
+        fmt(timing["p99_ms"], 2),
+    ]
+
+
+def _whole_call_row(label: str, timing: dict[str, float]) -> list[str]:
+    """A row of case A's table for one big call: rows/s and the call's median time."""
+    return [
+        label,
+        fmt(timing["rows_per_s"]),
+        fmt(1000 * timing["median_s"], 0) + " (whole call)",
+        "—",
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     """The whole docs/performance.md."""
     meta = results["meta"]
@@ -207,49 +227,34 @@ def render(results: dict[str, Any]) -> str:
     ]
     if a:
         lines += ["## A: in-process, no HTTP, one process, one thread", ""]
+        big = a["predict_10k_rows"]
         rows = [
-            [
+            _timed_row(
                 "`Predictor.estimate(explain=False)`, 1 row: one `/v1/predict` request",
-                fmt(a["estimate_1_row"]["rows_per_s"]),
-                fmt(a["estimate_1_row"]["p50_ms"], 2),
-                fmt(a["estimate_1_row"]["p99_ms"], 2),
-            ],
-            [
+                a["estimate_1_row"],
+            ),
+            _timed_row(
                 "`Predictor.estimate(explain=True)`, 1 row: with `?explain=true`",
-                fmt(a["estimate_explain_1_row"]["rows_per_s"]),
-                fmt(a["estimate_explain_1_row"]["p50_ms"], 2),
-                fmt(a["estimate_explain_1_row"]["p99_ms"], 2),
-            ],
-            [
+                a["estimate_explain_1_row"],
+            ),
+            _timed_row(
                 "`Predictor.estimate(explain=False)`, 64-row DataFrame: a full micro-batch "
                 "(rows/s; ms per call)",
-                fmt(a["estimate_64_rows"]["rows_per_s"]),
-                fmt(a["estimate_64_rows"]["p50_ms"], 2),
-                fmt(a["estimate_64_rows"]["p99_ms"], 2),
-            ],
-            [
-                "`Predictor.predict`, 1 row",
-                fmt(a["predict_1_row"]["rows_per_s"]),
-                fmt(a["predict_1_row"]["p50_ms"], 2),
-                fmt(a["predict_1_row"]["p99_ms"], 2),
-            ],
-            [
-                f"`Predictor.predict`, {a['predict_10k_rows']['rows']:,}-row DataFrame "
-                f"(median of {a['predict_10k_rows']['repeats']})",
-                fmt(a["predict_10k_rows"]["rows_per_s"]),
-                fmt(1000 * a["predict_10k_rows"]["median_s"], 0) + " (whole call)",
-                "—",
-            ],
+                a["estimate_64_rows"],
+            ),
+            _timed_row("`Predictor.predict`, 1 row", a["predict_1_row"]),
+            _whole_call_row(
+                f"`Predictor.predict`, {big['rows']:,}-row DataFrame (median of {big['repeats']})",
+                big,
+            ),
         ]
         if lightgbm := a.get("predict_10k_rows_lightgbm"):
             rows.append(
-                [
+                _whole_call_row(
                     "the same 10,000 rows with LightGBM instead of the bundle's compiled trees "
                     "(`REALTY_COMPILED_TREES=false`)",
-                    fmt(lightgbm["rows_per_s"]),
-                    fmt(1000 * lightgbm["median_s"], 0) + " (whole call)",
-                    "—",
-                ]
+                    lightgbm,
+                )
             )
         lines += _table(["call", "rows/s", "p50 ms", "p99 ms"], rows)
         lines += [
