@@ -77,19 +77,14 @@ def train_baseline(settings: Settings) -> Manifest:
         "train": regression_metrics(y_train, model.predict(x_train)),
         "test": regression_metrics(y_test, model.predict(x_test)),
     }
-    return write_bundle(
-        settings.model_dir,
+    return _write(
+        settings,
+        data,
         kind=BASELINE.name,
         model=model,
         input_features=list(x_train.columns),
-        demographics=data.demographics,
-        data_files=data.hashes,
         metrics=metrics,
-        training={
-            "estimator": "make_pipeline(RobustScaler(), KNeighborsRegressor())",
-            "split": f"train_test_split(test_size=0.25, random_state={SPLIT_SEED})",
-            "rows": len(data.sales),
-        },
+        estimator="make_pipeline(RobustScaler(), KNeighborsRegressor())",
     )
 
 
@@ -135,31 +130,56 @@ def train_gbm(settings: Settings) -> Manifest:
         }
         metrics |= scores if name == "full" else {name: scores}
     full = model.variant("full")
-    return write_bundle(
-        settings.model_dir,
+    return _write(
+        settings,
+        data,
         kind=GBM.name,
         model=model,
         input_features=full.features,
+        metrics=metrics,
+        estimator="LightGBM on log(price), one estimator per variant (shared/models/gbm.py)",
+        params=gbm.PARAMS,
+        rounds=gbm.NUM_ROUNDS,
+        intervals="split-conformal on 5-fold out-of-fold |log residuals| of the training "
+        "split (repeat sales of a house in one fold)",
+        variants={
+            name: {
+                "request_fields": list(GBM.variant_request_fields(name)),
+                "features": v.features,
+                "ranges": v.ranges,
+                "interval_log_halfwidths": v.log_halfwidths,
+            }
+            for name, v in model.variants.items()
+        },
+    )
+
+
+def _write(
+    settings: Settings,
+    data: ClientData,
+    *,
+    kind: str,
+    model: Any,
+    input_features: list[str],
+    metrics: dict[str, Any],
+    estimator: str,
+    **details: Any,
+) -> Manifest:
+    """A new bundle of a model trained on the client's split of `data`, with what every kind's
+    manifest records about its training."""
+    return write_bundle(
+        settings.model_dir,
+        kind=kind,
+        model=model,
+        input_features=input_features,
         demographics=data.demographics,
         data_files=data.hashes,
         metrics=metrics,
         training={
-            "estimator": "LightGBM on log(price), one estimator per variant (shared/models/gbm.py)",
+            "estimator": estimator,
             "split": f"train_test_split(test_size=0.25, random_state={SPLIT_SEED})",
             "rows": len(data.sales),
-            "params": gbm.PARAMS,
-            "rounds": gbm.NUM_ROUNDS,
-            "intervals": "split-conformal on 5-fold out-of-fold |log residuals| of the training "
-            "split (repeat sales of a house in one fold)",
-            "variants": {
-                name: {
-                    "request_fields": list(GBM.variant_request_fields(name)),
-                    "features": v.features,
-                    "ranges": v.ranges,
-                    "interval_log_halfwidths": v.log_halfwidths,
-                }
-                for name, v in model.variants.items()
-            },
+            **details,
         },
     )
 
