@@ -2,7 +2,7 @@
 
 A single prediction is pushed to its version's request list by this process's outbox
 (`api.outbox`) and the API awaits the worker's reply, which arrives in its reply inbox
-(`api.replies`): thousands of waiting
+(`api.inbox`): thousands of waiting
 requests cost one coroutine each, not one thread or one Redis connection each. Batch jobs go
 out as Celery tasks (durable, redelivered after a lost worker), published from a worker thread
 since kombu is synchronous.
@@ -20,9 +20,9 @@ from redis import asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
 
 from api.errors import PredictionTimeoutError, ServiceUnavailableError, VersionNotServedError
+from api.inbox import ReplyInbox
 from api.job_store import JobStore
 from api.outbox import RequestOutbox
-from api.replies import ReplyInbox
 from shared import keys
 from shared.bundles import Manifest
 from shared.jobs import chunk_bounds, encode_rows

@@ -8,8 +8,8 @@ from redis import asyncio as aioredis
 
 from api.dispatch import Dispatcher
 from api.errors import install_error_handlers
+from api.inbox import READ_BLOCK_S, ReplyInbox
 from api.outbox import RequestOutbox
-from api.replies import READ_BLOCK_S, ReplyInbox
 from api.routes import batch, health, metrics, models, predict
 from shared.celery_app import make_celery
 from shared.settings import Settings, get_settings

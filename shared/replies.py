@@ -1,5 +1,5 @@
 """Answering single predictions: each request names the list its reply goes to (its API
-process's inbox, `api.replies.ReplyInbox`) and carries the id the API matches the reply by."""
+process's inbox, `api.inbox.ReplyInbox`) and carries the id the API matches the reply by."""
 
 import json
 from collections import defaultdict

@@ -14,8 +14,8 @@ from redis import asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from stack import Stack
 
+from api.inbox import ReplyInbox
 from api.outbox import RequestOutbox
-from api.replies import ReplyInbox
 from shared import keys
 from shared.replies import push_replies
 
