@@ -35,6 +35,12 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
     raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
 
 
+def tail(log_path: Path, lines: int) -> str:
+    """The last `lines` lines of a child's log, for a failure message ("" before it exists)."""
+    text = log_path.read_text(errors="replace") if log_path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
 @dataclass
 class Child:
     name: str
@@ -49,8 +55,7 @@ class Child:
         return self.popen.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(self.log_path, lines)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import pandas as pd
 import redis
 import requests
 
-from bench.procs import free_port, wait_for
+from bench.procs import free_port, tail, wait_for
 from shared import keys
 from shared.liveness import live_nodes_sync
 
@@ -86,8 +86,7 @@ class Process:
             self.popen.wait(10)  # type: ignore[union-attr]
 
     def log_tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(self.log_path, lines)
 
 
 @dataclass
