@@ -17,7 +17,7 @@ export REALTY_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 $(BIN)/realty: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[worker,dev]'
 	touch $@
 
 install: $(BIN)/realty

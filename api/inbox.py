@@ -6,17 +6,17 @@ dozens of replies), where a BLPOP per request cost the API a Redis round trip pe
 """
 
 import asyncio
-import json
 import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
+from pydantic import ValidationError
 from redis import asyncio as aioredis
 from redis.exceptions import RedisError
 
-from shared import keys
+from shared.wire import names
+from shared.wire.messages import REPLY, AnyReply
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +27,9 @@ _RETRY_S = 0.5  # pause after a Redis error before reading again
 
 class ReplyInbox:
     def __init__(self, redis: aioredis.Redis) -> None:
-        self.key = keys.reply_inbox(uuid.uuid4().hex)
+        self.key = names.reply_inbox(uuid.uuid4().hex)
         self.redis = redis
-        self._waiting: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._waiting: dict[str, asyncio.Future[AnyReply]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -48,10 +48,10 @@ class ReplyInbox:
                 self._reader.cancel()
 
     @contextmanager
-    def expect(self, request_id: str) -> Iterator[asyncio.Future[dict[str, Any]]]:
+    def expect(self, request_id: str) -> Iterator[asyncio.Future[AnyReply]]:
         """The future the reply to `request_id` will resolve; forgotten on leaving, so a reply
         arriving after its caller gave up is dropped."""
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[AnyReply] = asyncio.get_running_loop().create_future()
         self._waiting[request_id] = future
         try:
             yield future
@@ -67,12 +67,11 @@ class ReplyInbox:
 
     def _deliver(self, raw: str) -> None:
         try:
-            reply = json.loads(raw)
-            request_id = reply["request_id"]
-            future = self._waiting.get(request_id)
-        except (ValueError, TypeError, KeyError):  # never let one bad message stop the reader
-            log.error("reply inbox: dropped a reply without a request id: %.200s", raw)
+            reply = REPLY.validate_json(raw)
+        except ValidationError:  # never let one bad message stop the reader
+            log.error("reply inbox: dropped a malformed reply: %.200s", raw)
             return
+        future = self._waiting.get(reply.request_id)
         if future is not None and not future.done():
             future.set_result(reply)
 

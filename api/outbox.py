@@ -14,7 +14,7 @@ import asyncio
 
 from redis import asyncio as aioredis
 
-from shared import keys
+from shared.wire import names
 
 # ARGV: pinned version ('' for the active one) and request, pair after pair. Returns, per
 # request, the version it was queued for, or false when no version is active. The list name is
@@ -26,7 +26,7 @@ for i = 1, #ARGV, 2 do
   local version = ARGV[i]
   if version == '' then version = active end
   if version then
-    redis.call('LPUSH', '{keys.requests_list("")}' .. version, ARGV[i + 1])
+    redis.call('LPUSH', '{names.requests_list("")}' .. version, ARGV[i + 1])
     versions[#versions + 1] = version
   else
     versions[#versions + 1] = false
@@ -62,7 +62,7 @@ class RequestOutbox:
                 batch, self._waiting = self._waiting[:_MAX_PER_CALL], self._waiting[_MAX_PER_CALL:]
                 args = [value for pinned, request, _ in batch for value in (pinned, request)]
                 try:
-                    versions = await self._route(keys=[keys.ACTIVE_VERSION], args=args)
+                    versions = await self._route(keys=[names.ACTIVE_VERSION], args=args)
                     results = list(zip(batch, versions, strict=True))
                 except Exception as exc:  # every caller of this call gets the error (a 503)
                     for *_, future in batch:

@@ -1,28 +1,28 @@
-"""422 answers in FastAPI's own error format, for checks that need the served model."""
+"""Checks of a request that need the served model's manifest, as 422s in FastAPI's format."""
 
 from collections.abc import Iterable, Sequence
 
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
-
-from shared.bundles import Manifest
-
-MAX_REPORTED_ERRORS = 20
+from api.errors import InvalidInputError, field_errors
+from shared.model.manifest import Manifest
 
 
-def unknown_zipcode_error(rows: Iterable[tuple[Sequence[str | int], str]], manifest: Manifest):
+def unknown_zipcode_error(
+    rows: Iterable[tuple[Sequence[str | int], str]], manifest: Manifest
+) -> InvalidInputError:
     """A 422 naming each offending zipcode and where it was, for rows as (location, zipcode)."""
-    errors = [
-        {
-            "type": "zipcode_not_served",
-            "loc": ("body", *loc, "zipcode"),
-            "msg": f"zipcode {zipcode} is outside the area model {manifest.version} serves "
-            f"({len(manifest.zipcodes)} King County zipcodes, see GET /v1/models)",
-            "input": zipcode,
-        }
-        for loc, zipcode in rows
-    ]
-    return RequestValidationError(errors[:MAX_REPORTED_ERRORS])
+    return field_errors(
+        (
+            {
+                "type": "zipcode_not_served",
+                "loc": ("body", *loc, "zipcode"),
+                "msg": f"zipcode {zipcode} is outside the area model {manifest.version} serves "
+                f"({len(manifest.zipcodes)} King County zipcodes, see GET /v1/models)",
+                "input": zipcode,
+            }
+            for loc, zipcode in rows
+        ),
+        total="the batch",
+    )
 
 
 def check_batch_zipcodes(zipcodes: Sequence[str], manifest: Manifest) -> None:
@@ -32,22 +32,3 @@ def check_batch_zipcodes(zipcodes: Sequence[str], manifest: Manifest) -> None:
     bad = [(("rows", i), z) for i, z in enumerate(zipcodes) if z not in served]
     if bad:
         raise unknown_zipcode_error(bad, manifest)
-
-
-def rows_validation_error(exc: ValidationError, total_rows: int) -> RequestValidationError:
-    """Batch errors located as body → rows → index → field, capped so a broken 100k-row file
-    gives a readable answer rather than megabytes of repeats."""
-    errors = exc.errors(include_url=False)
-    shown = [
-        {**error, "loc": ("body", "rows", *error["loc"])} for error in errors[:MAX_REPORTED_ERRORS]
-    ]
-    if len(errors) > MAX_REPORTED_ERRORS:
-        shown.append(
-            {
-                "type": "too_many_errors",
-                "loc": ("body", "rows"),
-                "msg": f"{len(errors)} errors in {total_rows} rows; the first "
-                f"{MAX_REPORTED_ERRORS} are shown",
-            }
-        )
-    return RequestValidationError(shown)

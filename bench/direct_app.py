@@ -20,9 +20,9 @@ import pandas as pd
 from fastapi import FastAPI
 from threadpoolctl import threadpool_limits
 
-from shared.bundles import load_bundle
-from shared.predictor import Predictor
-from shared.schemas import HouseFull
+from api.schemas import HouseFull
+from shared.model.bundles import load_bundle
+from shared.model.predictor import Predictor
 
 PREDICTOR = Predictor(
     load_bundle(Path(os.environ["BENCH_MODEL_DIR"]), os.environ["BENCH_MODEL_VERSION"])
@@ -45,8 +45,7 @@ def predict(house: HouseFull, explain: bool = False) -> dict[str, Any]:
     `explain` defaults to off, as on the service's /v1/predict."""
     estimate = PREDICTOR.estimate(pd.DataFrame([house.model_dump()]), "full", explain=explain)[0]
     return {
-        **estimate,
-        "prediction": round(estimate["prediction"], 2),
+        **estimate.model_dump(),
         "model_version": PREDICTOR.version,
         "model_kind": PREDICTOR.kind.name,
     }

@@ -22,8 +22,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from bench.procs import rss_kib
-from shared.bundles import load_bundle
-from shared.predictor import Predictor
+from shared.model.bundles import load_bundle
+from shared.model.predictor import Predictor
 
 
 def rows_of(csv_path: Path) -> list[dict[str, Any]]:

@@ -7,38 +7,13 @@ Celery pool processes) by signalling its own process group: only what we started
 import contextlib
 import os
 import signal
-import socket
 import subprocess
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.tools.procs import tail
+
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on now (the kernel picks it)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `check` until true; errors count as not yet (a server still starting)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if check():
-                return
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-def tail(log_path: Path, lines: int) -> str:
-    """The last `lines` lines of a child's log, for a failure message ("" before it exists)."""
-    text = log_path.read_text(errors="replace") if log_path.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])
 
 
 @dataclass
@@ -50,9 +25,6 @@ class Child:
     @property
     def pid(self) -> int:
         return self.popen.pid
-
-    def running(self) -> bool:
-        return self.popen.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
         return tail(self.log_path, lines)

@@ -171,12 +171,13 @@ def _whole_call_row(label: str, timing: dict[str, float]) -> list[str]:
     ]
 
 
-def render(results: dict[str, Any]) -> str:
-    """The whole docs/performance.md."""
+# Each section of the report is a list of markdown lines ending with a blank one; a case the
+# run did not measure has no section.
+def _the_run(results: dict[str, Any]) -> list[str]:
+    """What was measured, where and how loaded the machine was: the context every figure
+    needs, since runs on a shared machine differ."""
     meta = results["meta"]
-    a = results.get("A", {})
-    d = results.get("D", {})
-    lines = [
+    return [
         "# Performance",
         "",
         "Written by `make bench` (`bench/run.py`); every figure below comes from the run described",
@@ -199,154 +200,197 @@ def render(results: dict[str, Any]) -> str:
         f"- service settings changed from the defaults: {meta.get('settings') or 'none'}",
         f"- processes: {meta.get('processes', '—')}",
         "",
-        "## Ratios",
-        "",
     ]
-    ratio_rows = []
+
+
+def _ratios(results: dict[str, Any]) -> list[str]:
+    rows = []
     for r in compute_ratios(results):
         met = {None: "—", True: "yes", False: "no"}[r["met"]]
-        ratio_rows.append([r["name"], fmt(r["value"], 2), r["target"], met])
-    lines += _table(["ratio", "measured", "target (issue 5)", "met"], ratio_rows)
-    lines += ["", "## B and C: single predictions over HTTP, side by side", ""]
-    lines += load_table(results)
-    lines += [
+        rows.append([r["name"], fmt(r["value"], 2), r["target"], met])
+    return ["## Ratios", "", *_table(["ratio", "measured", "target (issue 5)", "met"], rows), ""]
+
+
+def _single_predictions(results: dict[str, Any]) -> list[str]:
+    """Cases B and C: the load table, how to read it, and the CPU cost per request."""
+    timeout_s = results["meta"]["timeout_s"]
+    return [
+        "## B and C: single predictions over HTTP, side by side",
+        "",
+        *load_table(results),
         "",
         "Latency is wrk's, per request, from sending to the last byte of the answer. Throughput",
         "counts 2xx answers only. Socket errors are wrk's connect, read, write and timeout errors",
-        f"(timeout {meta['timeout_s']:g} s). CPU cores used is CPU time of each process tree",
+        f"(timeout {timeout_s:g} s). CPU cores used is CPU time of each process tree",
         "during the measured seconds divided by the seconds; `wrk` is the load generator,",
         "`anything else` is the rest of the machine's busy time (/proc/stat): other work that",
         "shared these cores during the run.",
         "",
         "CPU time per answered request, in ms (CPU cores used / 2xx req/s):",
         "",
-    ]
-    lines += cpu_per_request_table(results)
-    lines += [
+        *cpu_per_request_table(results),
         "",
     ]
-    if a:
-        lines += ["## A: in-process, no HTTP, one process, one thread", ""]
-        big = a["predict_10k_rows"]
-        rows = [
-            _timed_row(
-                "`Predictor.estimate(explain=False)`, 1 row: one `/v1/predict` request",
-                a["estimate_1_row"],
-            ),
-            _timed_row(
-                "`Predictor.estimate(explain=True)`, 1 row: with `?explain=true`",
-                a["estimate_explain_1_row"],
-            ),
-            _timed_row(
-                "`Predictor.estimate(explain=False)`, 64-row DataFrame: a full micro-batch "
-                "(rows/s; ms per call)",
-                a["estimate_64_rows"],
-            ),
-            _timed_row("`Predictor.predict`, 1 row", a["predict_1_row"]),
+
+
+def _case_a_rows(a: dict[str, Any]) -> list[list[str]]:
+    big = a["predict_10k_rows"]
+    rows = [
+        _timed_row(
+            "`Predictor.estimate(explain=False)`, 1 row: one `/v1/predict` request",
+            a["estimate_1_row"],
+        ),
+        _timed_row(
+            "`Predictor.estimate(explain=True)`, 1 row: with `?explain=true`",
+            a["estimate_explain_1_row"],
+        ),
+        _timed_row(
+            "`Predictor.estimate(explain=False)`, 64-row DataFrame: a full micro-batch "
+            "(rows/s; ms per call)",
+            a["estimate_64_rows"],
+        ),
+        _timed_row("`Predictor.predict`, 1 row", a["predict_1_row"]),
+        _whole_call_row(
+            f"`Predictor.predict`, {big['rows']:,}-row DataFrame (median of {big['repeats']})",
+            big,
+        ),
+    ]
+    if lightgbm := a.get("predict_10k_rows_lightgbm"):
+        rows.append(
             _whole_call_row(
-                f"`Predictor.predict`, {big['rows']:,}-row DataFrame (median of {big['repeats']})",
-                big,
-            ),
-        ]
-        if lightgbm := a.get("predict_10k_rows_lightgbm"):
-            rows.append(
-                _whole_call_row(
-                    "the same 10,000 rows with LightGBM instead of the bundle's compiled trees "
-                    "(`REALTY_COMPILED_TREES=false`)",
-                    lightgbm,
-                )
+                "the same 10,000 rows with LightGBM instead of the bundle's compiled trees "
+                "(`REALTY_COMPILED_TREES=false`)",
+                lightgbm,
             )
-        lines += _table(["call", "rows/s", "p50 ms", "p99 ms"], rows)
-        lines += [
-            "",
-            f"Resident memory of that process with the model loaded: "
-            f"{fmt(a['rss_kib'] / 1024, 0)} MiB.",
-            "",
-        ]
-    if d:
-        lines += ["## D: one batch job end to end through the service", ""]
-        rows = [
-            [
-                f"{d['rows']:,}",
-                fmt(d["body_mib"], 1),
-                fmt(d["submit_s"], 2),
-                fmt(d["processing_s"], 2),
-                fmt(d["results_s"], 2),
-                fmt(d["total_s"], 2),
-                fmt(d["rows_per_s"], 0),
-                str(d["errors"]),
-            ]
-        ]
-        header = ["rows", "CSV body MiB", "submit s (upload, validate, enqueue)"]
-        header += ["processing s (until succeeded)", "results s (last poll, JSON)", "total s"]
-        header += ["rows/s", "errors"]
-        lines += _table(header, rows)
-        lines += [
-            "",
-            f"Submitted as `text/csv` to `POST /v1/batch`, polled every {d['poll_s']:g} s, the",
-            "results read from the final poll; total is from the first byte sent to the last",
-            "result received. `errors` counts rows without a prediction plus job errors.",
-            f"CPU cores used over the whole job: {_cpu_cell(d.get('cpu_cores', {}))}.",
-            "",
-        ]
-    if results.get("memory"):
-        lines += ["## Memory: resident size with the model loaded", ""]
-        rows = [
-            [
-                m["case"],
-                m["role"],
-                str(m["pid"]),
-                fmt(m["rss_kib"] / 1024, 0),
-                fmt(m["pss_kib"] / 1024, 0) if m.get("pss_kib") is not None else "—",
-            ]
-            for m in results["memory"]
-        ]
-        lines += _table(["case", "process", "pid", "RSS MiB", "PSS MiB"], rows)
-        lines += [
-            "",
-            "RSS from `/proc/<pid>/status` (VmRSS); PSS from `/proc/<pid>/smaps_rollup` shares",
-            "pages that forked processes have in common among them, so PSS adds up, RSS does not.",
-            "",
-        ]
-    if results.get("redis_per_request"):
-        lines += [
-            "## Redis commands per single prediction (C, all concurrencies)",
-            "",
-            "From `INFO commandstats` around each C case, divided by the requests sent",
-            "(warm-ups included); commands fewer than 0.05 per request are left out.",
-            "",
-        ]
-        rows = [
-            [name, fmt(v["per_request"], 2), fmt(v["usec_per_call"], 1)]
-            for name, v in results["redis_per_request"].items()
-        ]
-        lines += _table(["command", "per request", "µs per call (Redis CPU)"], rows)
-        lines.append("")
-    lines += [
-        "## How it is measured",
+        )
+    return rows
+
+
+def _case_a(a: dict[str, Any]) -> list[str]:
+    if not a:
+        return []
+    return [
+        "## A: in-process, no HTTP, one process, one thread",
         "",
-        "- Everything runs on 127.0.0.1, started and stopped by the benchmark (each process by",
-        "  its own process group, also on failure or Ctrl-C); a hard time limit ends a stuck run.",
-        "- A runs in a process of its own before any server starts.",
-        "- B and C run side by side and take turns: B then C at 1 client, then at 16, then 64,",
-        "  so that other load on the machine affects both alike; D runs after B has stopped.",
-        "- B is `bench/direct_app.py` under `uvicorn --workers <cores>`: each process loads the",
-        "  bundle and answers in the request (same validation, same `Predictor.estimate` call,",
-        "  explanations off as in `/v1/predict`'s default), in FastAPI's thread pool.",
-        "- A, B, C and D load the bundle the same way, so a gbm bundle predicts with its",
-        "  compiled trees in every case (A also times LightGBM itself for comparison).",
-        "- C is the real stack as `make run` starts it: redis-server (AOF on, no RDB snapshots),",
-        "  `python -m worker --model <version> --concurrency <cores>`, the API under uvicorn",
-        "  with `--api-workers` processes (see processes above), `realty:active_version` set",
-        "  to the measured version.",
-        "- wrk runs `bench/post.lua`, which cycles over the rows (zipcode as a JSON string),",
-        "  counts non-2xx answers and prints the latency percentiles from its `done()` hook.",
-        "- The machine is shared with other work; compare the ratios of one run rather than",
-        "  absolute figures across runs.",
-        "- D's rows are the same rows repeated; A's 10k-row rate is one process on one core,",
-        "  D uses the service's worker processes (one per core).",
-        "- To rerun: `make bench`, or `VERSION=vN make bench` for another bundle. Raw figures of",
-        "  the last run: `.run/bench/results.json`; its process logs: `.run/bench/logs/`.",
+        *_table(["call", "rows/s", "p50 ms", "p99 ms"], _case_a_rows(a)),
+        "",
+        f"Resident memory of that process with the model loaded: "
+        f"{fmt(a['rss_kib'] / 1024, 0)} MiB.",
         "",
     ]
-    return "\n".join(lines)
+
+
+def _case_d(d: dict[str, Any]) -> list[str]:
+    if not d:
+        return []
+    row = [
+        f"{d['rows']:,}",
+        fmt(d["body_mib"], 1),
+        fmt(d["submit_s"], 2),
+        fmt(d["processing_s"], 2),
+        fmt(d["results_s"], 2),
+        fmt(d["total_s"], 2),
+        fmt(d["rows_per_s"], 0),
+        str(d["errors"]),
+    ]
+    header = ["rows", "CSV body MiB", "submit s (upload, validate, enqueue)"]
+    header += ["processing s (until succeeded)", "results s (last poll, JSON)", "total s"]
+    header += ["rows/s", "errors"]
+    return [
+        "## D: one batch job end to end through the service",
+        "",
+        *_table(header, [row]),
+        "",
+        f"Submitted as `text/csv` to `POST /v1/batch`, polled every {d['poll_s']:g} s, the",
+        "results read from the final poll; total is from the first byte sent to the last",
+        "result received. `errors` counts rows without a prediction plus job errors.",
+        f"CPU cores used over the whole job: {_cpu_cell(d.get('cpu_cores', {}))}.",
+        "",
+    ]
+
+
+def _memory(memory: list[dict[str, Any]] | None) -> list[str]:
+    if not memory:
+        return []
+    rows = [
+        [
+            m["case"],
+            m["role"],
+            str(m["pid"]),
+            fmt(m["rss_kib"] / 1024, 0),
+            fmt(m["pss_kib"] / 1024, 0) if m.get("pss_kib") is not None else "—",
+        ]
+        for m in memory
+    ]
+    return [
+        "## Memory: resident size with the model loaded",
+        "",
+        *_table(["case", "process", "pid", "RSS MiB", "PSS MiB"], rows),
+        "",
+        "RSS from `/proc/<pid>/status` (VmRSS); PSS from `/proc/<pid>/smaps_rollup` shares",
+        "pages that forked processes have in common among them, so PSS adds up, RSS does not.",
+        "",
+    ]
+
+
+def _redis_commands(per_request: dict[str, dict[str, float]] | None) -> list[str]:
+    if not per_request:
+        return []
+    rows = [
+        [name, fmt(v["per_request"], 2), fmt(v["usec_per_call"], 1)]
+        for name, v in per_request.items()
+    ]
+    return [
+        "## Redis commands per single prediction (C, all concurrencies)",
+        "",
+        "From `INFO commandstats` around each C case, divided by the requests sent",
+        "(warm-ups included); commands fewer than 0.05 per request are left out.",
+        "",
+        *_table(["command", "per request", "µs per call (Redis CPU)"], rows),
+        "",
+    ]
+
+
+HOW_IT_IS_MEASURED = [
+    "## How it is measured",
+    "",
+    "- Everything runs on 127.0.0.1, started and stopped by the benchmark (each process by",
+    "  its own process group, also on failure or Ctrl-C); a hard time limit ends a stuck run.",
+    "- A runs in a process of its own before any server starts.",
+    "- B and C run side by side and take turns: B then C at 1 client, then at 16, then 64,",
+    "  so that other load on the machine affects both alike; D runs after B has stopped.",
+    "- B is `bench/direct_app.py` under `uvicorn --workers <cores>`: each process loads the",
+    "  bundle and answers in the request (same validation, same `Predictor.estimate` call,",
+    "  explanations off as in `/v1/predict`'s default), in FastAPI's thread pool.",
+    "- A, B, C and D load the bundle the same way, so a gbm bundle predicts with its",
+    "  compiled trees in every case (A also times LightGBM itself for comparison).",
+    "- C is the real stack as `make run` starts it: redis-server (AOF on, no RDB snapshots),",
+    "  `python -m worker --model <version> --concurrency <cores>`, the API under uvicorn",
+    "  with `--api-workers` processes (see processes above), `realty:active_version` set",
+    "  to the measured version.",
+    "- wrk runs `bench/post.lua`, which cycles over the rows (zipcode as a JSON string),",
+    "  counts non-2xx answers and prints the latency percentiles from its `done()` hook.",
+    "- The machine is shared with other work; compare the ratios of one run rather than",
+    "  absolute figures across runs.",
+    "- D's rows are the same rows repeated; A's 10k-row rate is one process on one core,",
+    "  D uses the service's worker processes (one per core).",
+    "- To rerun: `make bench`, or `VERSION=vN make bench` for another bundle. Raw figures of",
+    "  the last run: `.run/bench/results.json`; its process logs: `.run/bench/logs/`.",
+    "",
+]
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole docs/performance.md."""
+    return "\n".join(
+        [
+            *_the_run(results),
+            *_ratios(results),
+            *_single_predictions(results),
+            *_case_a(results.get("A", {})),
+            *_case_d(results.get("D", {})),
+            *_memory(results.get("memory")),
+            *_redis_commands(results.get("redis_per_request")),
+            *HOW_IT_IS_MEASURED,
+        ]
+    )

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -35,15 +36,14 @@ from bench.procs import (
     Processes,
     command_line,
     descendants,
-    free_port,
     load_average,
     pss_kib,
     rss_kib,
     tree_cpu,
-    wait_for,
 )
-from shared import keys
-from shared.bundles import latest_version, read_manifest
+from shared.model.bundles import latest_version, read_manifest
+from shared.tools.procs import free_port, redis_server_path, wait_for
+from shared.wire import names
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS_FILE = Path("data/future_unseen_examples.csv")
@@ -201,7 +201,7 @@ class Bench:
         )
         return summary
 
-    def memory(self, case: str, root: Child, role_of: Any) -> None:
+    def memory(self, case: str, root: Child, role_of: Callable[[int], str]) -> None:
         for pid in descendants(root.pid):
             kib = rss_kib(pid)
             if kib is not None:
@@ -241,13 +241,13 @@ class Bench:
         env = base_env() | {"REALTY_REDIS_URL": redis_url}
         data_dir = self.workdir / "redis"
         data_dir.mkdir(exist_ok=True)
-        argv = [self.python(), "scripts/redis_server.py", "--port", str(redis_port)]
+        argv = [redis_server_path(), "--port", str(redis_port)]
         argv += ["--bind", "127.0.0.1", "--dir", str(data_dir), "--save", ""]
         argv += ["--appendonly", "yes", "--maxmemory-policy", "noeviction"]
         children = {"redis": self.procs.start("C-redis", argv, env, REPO)}
         self.redis = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=10)
         wait_for(self.redis.ping, 15, "redis-server")
-        self.redis.set(keys.ACTIVE_VERSION, self.args.version)
+        self.redis.set(names.ACTIVE_VERSION, self.args.version)
         argv = [self.python(), "-m", "worker", "--model", self.args.version]
         argv += ["--concurrency", str(self.cores), "--name", "bench"]
         children["worker"] = self.procs.start("C-worker", argv, env, REPO)

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
 
     compiled_trees: bool = Field(
         True,
-        description="Predict with a gbm bundle's compiled trees (shared/models/compiled.py); "
+        description="Predict with a gbm bundle's compiled trees (shared/model/kinds/compiled.py); "
         "false: LightGBM itself, same answers, about 7x slower (docs/performance.md, case A).",
     )
 

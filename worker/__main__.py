@@ -14,9 +14,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import typer
 
-from shared import keys
-from shared.bundles import BundleError, verify_bundle
+from shared.model.bundles import BundleError, verify_bundle
 from shared.settings import get_settings
+from shared.wire import names
 from worker.serving import resolve_version
 
 cli = typer.Typer(add_completion=False)
@@ -44,7 +44,7 @@ def main(
     celery_app.worker_main(
         [
             "worker",
-            f"--queues={','.join(keys.version_queues(version))}",
+            f"--queues={','.join(names.version_queues(version))}",
             f"--hostname={node}",
             f"--concurrency={concurrency or settings.worker_concurrency}",
             f"--loglevel={loglevel}",

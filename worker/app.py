@@ -3,8 +3,8 @@ advertises the node while it consumes (see `worker.heartbeat`)."""
 
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from shared.celery_app import make_celery
 from shared.settings import get_settings
+from shared.wire.celery_app import make_celery
 from worker import serving
 from worker.heartbeat import Heartbeat
 

@@ -6,21 +6,18 @@ process has loaded the bundle (see `worker.heartbeat`), so healthy means able to
 
 import socket
 
-import redis
-
-from shared import keys
-from shared.liveness import live_nodes_sync
 from shared.settings import get_settings
+from shared.wire import names
+from shared.wire.liveness import live_nodes_sync
+from shared.wire.redis_client import sync_client
 
 
 def node_is_advertised(hostname: str) -> bool:
     settings = get_settings()
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=settings.redis_socket_timeout_s, decode_responses=True
-    )
+    client = sync_client(settings)
     return any(
         node.endswith(f"@{hostname}")
-        for version in client.smembers(keys.MODELS)
+        for version in client.smembers(names.MODELS)
         for node in live_nodes_sync(client, version, settings.heartbeat_ttl_s)
     )
 

@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 import redis
 from celery import bootsteps
 
-from shared import keys
-from shared.bundles import Manifest
+from shared.model.manifest import Manifest
 from shared.settings import get_settings
+from shared.wire import names
+from shared.wire.redis_client import sync_client
 from worker.serving import verified_manifest
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,7 @@ class Heartbeat(bootsteps.StartStopStep):
         self.manifest = verified_manifest(settings)
         self.manifest_json = self.manifest.model_dump_json()
         self.ttl = settings.heartbeat_ttl_s
-        self.client = redis.Redis.from_url(
-            settings.redis_url,
-            socket_timeout=settings.redis_socket_timeout_s,
-            socket_connect_timeout=settings.redis_socket_timeout_s,
-        )
+        self.client = sync_client(settings)
         self.pool = consumer.pool
         self.beat()
         self.timer_ref = consumer.timer.call_repeatedly(settings.heartbeat_interval_s, self.beat)
@@ -67,11 +64,11 @@ class Heartbeat(bootsteps.StartStopStep):
             now = seconds + micros / 1e6
             with self.client.pipeline(transaction=False) as pipe:
                 # Bundles are immutable: written once, again only if Redis lost it.
-                pipe.set(keys.manifest_key(version), self.manifest_json, nx=True)
-                pipe.sadd(keys.MODELS, version)
-                pipe.zadd(keys.workers_key(version), {self.node: now})
-                pipe.zremrangebyscore(keys.workers_key(version), 0, now - self.ttl)
-                pipe.set(keys.ACTIVE_VERSION, version, nx=True)
+                pipe.set(names.manifest_key(version), self.manifest_json, nx=True)
+                pipe.sadd(names.MODELS, version)
+                pipe.zadd(names.workers_key(version), {self.node: now})
+                pipe.zremrangebyscore(names.workers_key(version), 0, now - self.ttl)
+                pipe.set(names.ACTIVE_VERSION, version, nx=True)
                 pipe.execute()
             if not self.advertised:
                 log.info("node %s advertises model %s", self.node, version)
@@ -85,7 +82,7 @@ class Heartbeat(bootsteps.StartStopStep):
             self.timer_ref = None
         if self.client is not None and self.manifest is not None:
             try:
-                self.client.zrem(keys.workers_key(self.manifest.version), self.node)
+                self.client.zrem(names.workers_key(self.manifest.version), self.node)
             except redis.RedisError as exc:
                 log.warning("could not deregister %s: %s", self.node, exc)
             self.client.close()

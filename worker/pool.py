@@ -20,9 +20,10 @@ from types import FrameType
 import redis
 import typer
 
-from shared import keys
-from shared.bundles import latest_version
+from shared.model.bundles import latest_version
 from shared.settings import Settings, get_settings
+from shared.wire import names
+from shared.wire.redis_client import sync_client
 
 log = logging.getLogger("worker.pool")
 MAX_BACKOFF_S = 30.0
@@ -46,18 +47,13 @@ class WorkerPool:
     stopping: bool = False
 
     def __post_init__(self) -> None:
-        self.redis = redis.Redis.from_url(
-            self.settings.redis_url,
-            decode_responses=True,
-            socket_timeout=self.settings.redis_socket_timeout_s,
-            socket_connect_timeout=self.settings.redis_socket_timeout_s,
-        )
+        self.redis = sync_client(self.settings)
 
     def wanted(self) -> set[str]:
         """Active version and rollout target; the newest bundle when nothing is active yet (a
         fresh system). Unchanged while Redis is unreachable."""
         try:
-            active, target = self.redis.mget(keys.ACTIVE_VERSION, keys.ROLLOUT_TARGET)
+            active, target = self.redis.mget(names.ACTIVE_VERSION, names.ROLLOUT_TARGET)
         except redis.RedisError:
             return set(self.children)
         versions = {v for v in (active, target) if v}

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 import redis
 from threadpoolctl import threadpool_limits
 
-from shared.bundles import Manifest, latest_version, load_bundle, verify_bundle
-from shared.predictor import Predictor
+from shared.model.bundles import latest_version, load_bundle, verify_bundle
+from shared.model.manifest import Manifest
+from shared.model.predictor import Predictor
 from shared.settings import Settings
+from shared.wire.redis_client import sync_client
 from worker.microbatch import MicroBatcher
 
 log = logging.getLogger(__name__)
@@ -50,8 +52,9 @@ def start(settings: Settings) -> Serving:
         settings.model_dir, resolve_version(settings), artifacts=settings.compiled_trees
     )
     predictor = Predictor(bundle)
-    # One BLAS/OpenMP thread per process: the pool's processes already use every core, and a
-    # single-row KNN query costs ~2 ms on one thread against 20-40 ms with two threads fighting.
+    # One BLAS/OpenMP thread per process: the pool's processes already use every core, and
+    # threads of one process fighting the others' made a model call 10-20x slower (the client's
+    # KNN: ~2 ms a row on one thread, 20-40 ms on two).
     # Called after loading, since it only reaches the thread pools of libraries already loaded.
     threadpool_limits(1)
     # The loaded model and libraries are long-lived objects that the cyclic GC would walk again on
@@ -59,12 +62,7 @@ def start(settings: Settings) -> Serving:
     # client was 25-71 ms without this and 5.2-5.3 ms with it (wrk -t1 -c1 -d8s, `make run`).
     gc.collect()  # what loading left behind is not frozen with the rest
     gc.freeze()
-    client = redis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.redis_socket_timeout_s,
-        socket_connect_timeout=settings.redis_socket_timeout_s,
-        decode_responses=True,
-    )
+    client = sync_client(settings)
     batcher = MicroBatcher(predictor, client, settings)
     batcher.start()
     _serving = Serving(predictor, client, batcher)

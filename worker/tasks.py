@@ -5,17 +5,19 @@ redelivery after a lost worker safe. Single predictions do not come as tasks: th
 answers them (worker/microbatch.py).
 """
 
-import json
 import logging
 import time
 
+import pandas as pd
 import redis
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from shared import keys
-from shared.demographics import UnknownZipcodeError
-from shared.jobs import decode_rows, encode_chunk
+from shared.model.contract import cents
+from shared.model.demographics import UnknownZipcodeError
 from shared.settings import get_settings
+from shared.wire import names
+from shared.wire.jobs import encode_result
+from shared.wire.messages import CHUNK_ROWS, ChunkTask, PingReply
 from worker import serving
 from worker.app import celery_app
 
@@ -53,30 +55,40 @@ _until_redis_returns = retry(
 @_until_redis_returns
 def _start(job_id: str, chunk: int) -> int:
     return serving.current().redis.eval(
-        _START_CHUNK, 1, keys.job_key(job_id), str(time.time()), chunk
+        _START_CHUNK, 1, names.job_key(job_id), str(time.time()), chunk
     )
 
 
 @_until_redis_returns
 def _rows(job_id: str, chunk: int) -> str | None:
-    return serving.current().redis.hget(keys.job_chunks_key(job_id), str(chunk))
+    return serving.current().redis.hget(names.job_chunks_key(job_id), str(chunk))
 
 
 @_until_redis_returns
-def _store(job_id: str, chunk: int, *, result: str | None = None, error: str | None = None) -> None:
+def _store(
+    job_id: str, chunk: int, *, result: bytes | None = None, error: str | None = None
+) -> None:
     """Record a chunk's outcome and retire its rows, in one transaction."""
     ttl = get_settings().job_ttl_s
-    target = keys.job_results_key(job_id) if result is not None else keys.job_errors_key(job_id)
+    target = names.job_results_key(job_id) if result is not None else names.job_errors_key(job_id)
     with serving.current().redis.pipeline() as pipe:
         pipe.hset(target, str(chunk), result if result is not None else str(error))
         pipe.expire(target, ttl)
-        pipe.hdel(keys.job_chunks_key(job_id), str(chunk))
-        pipe.eval(_PROGRESS, 1, keys.job_key(job_id), str(time.time()))
+        pipe.hdel(names.job_chunks_key(job_id), str(chunk))
+        pipe.eval(_PROGRESS, 1, names.job_key(job_id), str(time.time()))
         pipe.execute()
 
 
-@celery_app.task(name=keys.PREDICT_CHUNK_TASK)
-def predict_chunk(job_id: str, chunk: int) -> None:
+def decode_rows(payload: str) -> pd.DataFrame:
+    """A chunk's rows, as stored by the API (`shared.wire.jobs.encode_rows`)."""
+    return pd.DataFrame(CHUNK_ROWS.validate_json(payload))
+
+
+@celery_app.task(name=names.PREDICT_CHUNK_TASK)
+def predict_chunk(**message: object) -> None:
+    """Its keyword arguments are a `ChunkTask`, checked here: a malformed message fails now."""
+    task = ChunkTask.model_validate(message)
+    job_id, chunk = task.job_id, task.chunk
     state = serving.current()
     attempt = _start(job_id, chunk)
     if attempt < 0:
@@ -90,7 +102,8 @@ def predict_chunk(job_id: str, chunk: int) -> None:
         _store(job_id, chunk, error=message)
         return
     try:
-        encoded = encode_chunk(list(state.predictor.predict(decode_rows(payload))))
+        prices = state.predictor.predict(decode_rows(payload))
+        encoded = encode_result([cents(price) for price in prices])
     except UnknownZipcodeError as exc:
         _store(job_id, chunk, error=str(exc))
         return
@@ -101,11 +114,11 @@ def predict_chunk(job_id: str, chunk: int) -> None:
     _store(job_id, chunk, result=encoded)
 
 
-@celery_app.task(name=keys.PING_TASK)
+@celery_app.task(name=names.PING_TASK)
 def ping(reply_to: str) -> None:
     """A round trip through a version's queue: proof for a rollout that the version answers."""
     state = serving.current()
     with state.redis.pipeline() as pipe:
-        pipe.rpush(reply_to, json.dumps({"model_version": state.predictor.version}))
+        pipe.rpush(reply_to, PingReply(model_version=state.predictor.version).model_dump_json())
         pipe.expire(reply_to, get_settings().reply_ttl_s)
         pipe.execute()

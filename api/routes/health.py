@@ -4,8 +4,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from api.deps import DispatcherDep, SettingsDep
-from shared import keys
+from api.deps import InboxDep, SettingsDep, VersionsDep
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -16,13 +15,13 @@ async def live() -> dict[str, str]:
 
 
 @router.get("/ready")
-async def ready(dispatcher: DispatcherDep, settings: SettingsDep) -> JSONResponse:
+async def ready(versions: VersionsDep, inbox: InboxDep, settings: SettingsDep) -> JSONResponse:
     """200 only when Redis answers and a warm worker serves the active version; else 503 and why."""
     retry = {"Retry-After": str(settings.retry_after_s)}
     try:
-        await dispatcher.redis.ping()
-        active = await dispatcher.redis.get(keys.ACTIVE_VERSION)
-        workers = await dispatcher.live_workers(active) if active else 0
+        await versions.ping()
+        active = await versions.active()
+        workers = await versions.live_workers(active) if active else 0
     except RedisError as exc:
         return JSONResponse({"status": "unavailable", "redis": f"unreachable: {exc}"}, 503, retry)
     body = {"status": "ready", "redis": "ok", "active_version": active, "workers": workers}
@@ -30,7 +29,7 @@ async def ready(dispatcher: DispatcherDep, settings: SettingsDep) -> JSONRespons
         body |= {"status": "unavailable", "reason": "no model version is active yet"}
     elif workers == 0:
         body |= {"status": "unavailable", "reason": f"no worker serves model {active}"}
-    elif not dispatcher.inbox.reading:
+    elif not inbox.reading:
         body |= {"status": "unavailable", "reason": "this API process reads no replies"}
     if body["status"] == "ready":
         return JSONResponse(body)

@@ -5,14 +5,13 @@ same numbers."""
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
-from api.deps import DispatcherDep
-from shared import keys
+from api.deps import VersionsDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(dispatcher: DispatcherDep) -> Response:
+async def metrics(versions: VersionsDep) -> Response:
     registry = CollectorRegistry()
     depth = Gauge(
         "realty_queue_depth",
@@ -22,13 +21,10 @@ async def metrics(dispatcher: DispatcherDep) -> Response:
     )
     workers = Gauge("realty_live_workers", "Live worker nodes.", ["version"], registry=registry)
     active = Gauge("realty_active", "1 for the active version.", ["version"], registry=registry)
-    current = await dispatcher.redis.get(keys.ACTIVE_VERSION)
-    for version in sorted(await dispatcher.redis.smembers(keys.MODELS)):
-        names = dict(
-            zip(("predict", "batch", "requests"), keys.version_lists(version), strict=True)
-        )
-        for queue, name in names.items():
-            depth.labels(version, queue).set(await dispatcher.redis.llen(name))
-        workers.labels(version).set(await dispatcher.live_workers(version))
+    current = await versions.active()
+    for version in await versions.known():
+        for queue, waiting in (await versions.queue_depths(version)).items():
+            depth.labels(version, queue).set(waiting)
+        workers.labels(version).set(await versions.live_workers(version))
         active.labels(version).set(1 if version == current else 0)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -3,13 +3,14 @@
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import DispatcherDep, PinnedVersion, require_json
-from api.dispatch import Dispatcher
-from api.errors import VersionNotServedError
+from api.deps import PinnedVersion, PredictionsDep, require_json
+from api.errors import ModelFailedError, VersionNotServedError
+from api.predictions import Predictions
+from api.schemas import HouseFull, HouseMinimal, Prediction
 from api.validation import unknown_zipcode_error
-from shared.schemas import HouseFull, HouseMinimal, Prediction
+from shared.wire.messages import ErrorCode, ErrorReply, Variant
 
 Explain = Annotated[
     bool,
@@ -30,46 +31,50 @@ FAULTS = {
 
 async def _estimate(
     house: HouseFull | HouseMinimal,
-    dispatcher: Dispatcher,
+    predictions: Predictions,
     pinned: str | None,
     explain: bool,
-    variant: str = "full",
+    variant: Variant = "full",
 ) -> Response:
     started = time.perf_counter()
     # The zipcode is checked by the worker against its own bundle (an unknown one comes back
     # as an error reply and becomes this 422), which saves the API a step per request.
-    manifest, reply = await dispatcher.predict(
+    manifest, reply = await predictions.predict(
         house.model_dump(), pinned, variant=variant, explain=explain
     )
-    if reply.get("error") == "unknown_zipcode":
-        raise unknown_zipcode_error([((), house.zipcode)], manifest)
-    if reply.get("error") == "version_gone":
-        raise VersionNotServedError(f"model version {manifest.version!r} stopped serving")
-    if "error" in reply:  # a fault of ours, logged by the worker under this request id
-        raise HTTPException(500, f"the model failed on request {reply['request_id']}; retry later")
-    answer = Prediction(**reply, elapsed_ms=round((time.perf_counter() - started) * 1000, 2))
-    # Serialised here, once: FastAPI would validate the model a second time on the hot path.
+    if isinstance(reply, ErrorReply):
+        match reply.error:
+            case ErrorCode.UNKNOWN_ZIPCODE:
+                raise unknown_zipcode_error([((), house.zipcode)], manifest)
+            case ErrorCode.VERSION_GONE:
+                raise VersionNotServedError(f"model version {manifest.version!r} stopped serving")
+        raise ModelFailedError(f"the model failed on request {reply.request_id}; retry later")
+    fields = {name: value for name, value in reply if name != "type"}
+    elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+    # Built from the reply the inbox validated, and serialised here, once: FastAPI would
+    # validate the answer a second time on the hot path.
+    answer = Prediction.model_construct(**fields, elapsed_ms=elapsed_ms)
     return Response(answer.model_dump_json(), media_type="application/json")
 
 
 @router.post("/predict", response_model=Prediction, responses=FAULTS)
 async def predict(
     house: HouseFull,
-    dispatcher: DispatcherDep,
+    predictions: PredictionsDep,
     explain: Explain = False,
     pinned: PinnedVersion = None,
 ):
     """Estimate the sale price of one house from all 18 columns of future_unseen_examples.csv."""
-    return await _estimate(house, dispatcher, pinned, explain)
+    return await _estimate(house, predictions, pinned, explain)
 
 
 @router.post("/predict/minimal", response_model=Prediction, responses=FAULTS)
 async def predict_minimal(
     house: HouseMinimal,
-    dispatcher: DispatcherDep,
+    predictions: PredictionsDep,
     explain: Explain = False,
     pinned: PinnedVersion = None,
 ):
     """Estimate from only the fields the model uses: bedrooms, bathrooms, sqft_living, sqft_lot,
     floors, sqft_above, sqft_basement and zipcode."""
-    return await _estimate(house, dispatcher, pinned, explain, variant="minimal")
+    return await _estimate(house, predictions, pinned, explain, variant="minimal")

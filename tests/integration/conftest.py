@@ -6,10 +6,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import requests
-from stack import REPO, Stack, as_rows, running_stack
+from stack import REPO, Stack, running_stack
 
 # Small limits so that the 413 and chunking behaviour is exercised with small payloads.
 SESSION_SETTINGS = {
@@ -52,28 +51,12 @@ def api(stack: Stack) -> Iterator[requests.Session]:
 
 
 @pytest.fixture(scope="session")
-def future_examples() -> pd.DataFrame:
-    return pd.read_csv(REPO / "data" / "future_unseen_examples.csv", dtype={"zipcode": str})
-
-
-@pytest.fixture
-def house(future_examples: pd.DataFrame) -> dict:
-    """One valid house as a JSON-ready dict (the first future example); tests may edit it."""
-    return as_rows(future_examples.head(1))[0]
-
-
-@pytest.fixture(scope="session")
 def two_bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory of its own holding two baseline bundles, v1 and v2, for rollouts."""
     model_dir = tmp_path_factory.mktemp("models")
     env = os.environ | {"REALTY_MODEL_DIR": str(model_dir), "REALTY_DATA_DIR": str(REPO / "data")}
     for _ in range(2):
-        command = [sys.executable, "-m", "shared.cli", "train", "baseline"]
+        command = [sys.executable, "-m", "shared.tools.cli", "train", "baseline"]
         subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)
     assert sorted(p.name for p in model_dir.iterdir() if p.name.startswith("v")) == ["v1", "v2"]
     return model_dir
-
-
-@pytest.fixture(scope="session")
-def load_rows(future_examples: pd.DataFrame) -> list[dict]:
-    return as_rows(future_examples)

@@ -15,13 +15,11 @@ import pandas as pd
 import redis
 import requests
 
-from bench.procs import free_port, tail, wait_for
-from shared import keys
-from shared.liveness import live_nodes_sync
+from shared.tools.procs import free_port, redis_server_path, tail, wait_for
+from shared.wire import names
+from shared.wire.liveness import live_nodes_sync
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
-from redis_server import redis_server_path  # noqa: E402
 
 
 def as_rows(frame: pd.DataFrame) -> list[dict]:
@@ -154,7 +152,7 @@ class Stack:
     def live_workers(self, name: str | None = None) -> int:
         client = self.redis_client()
         ttl = float(self.env.get("REALTY_HEARTBEAT_TTL_S", 10))
-        nodes = [n for v in client.smembers(keys.MODELS) for n in live_nodes_sync(client, v, ttl)]
+        nodes = [n for v in client.smembers(names.MODELS) for n in live_nodes_sync(client, v, ttl)]
         return len(nodes) if name is None else sum(1 for n in nodes if n.endswith(f"@{name}"))
 
     def start_api(self) -> Process:
@@ -205,7 +203,7 @@ def running_stack(
     try:
         stack.start_redis()
         if active:
-            stack.redis_client().set(keys.ACTIVE_VERSION, active)
+            stack.redis_client().set(names.ACTIVE_VERSION, active)
         for _ in range(workers):
             stack.start_worker(concurrency=concurrency)
         for name in pools:

@@ -4,7 +4,7 @@ price and warnings, through the real API, queue and worker."""
 import pytest
 import requests
 
-from shared.features import MINIMAL_FIELDS
+from shared.model.contract import MINIMAL_FIELDS
 
 
 @pytest.fixture

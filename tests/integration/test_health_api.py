@@ -5,7 +5,7 @@ from pathlib import Path
 import requests
 from stack import Stack
 
-from shared.bundles import read_manifest
+from shared.model.bundles import read_manifest
 
 
 def test_live_answers_ok(api: requests.Session):

@@ -7,10 +7,10 @@ import time
 import pytest
 from stack import REPO, Stack
 
-from shared import keys
-from shared.bundles import latest_version, load_bundle
-from shared.predictor import Predictor
+from shared.model.bundles import latest_version, load_bundle
+from shared.model.predictor import Predictor
 from shared.settings import Settings
+from shared.wire import names
 from worker.microbatch import MicroBatcher
 
 pytestmark = pytest.mark.integration
@@ -33,7 +33,7 @@ def test_busy_batchers_wait_for_more_requests_only_up_to_their_bound(
     redis_stack: Stack, max_wait_ms: float
 ) -> None:
     batcher = _batcher(redis_stack, max_wait_ms)
-    client, queue = redis_stack.redis_client(), keys.requests_list(batcher.predictor.version)
+    client, queue = redis_stack.redis_client(), names.requests_list(batcher.predictor.version)
 
     client.lpush(queue, "first")
     started = time.monotonic()

@@ -9,7 +9,7 @@ import pandas as pd
 import requests
 from stack import Stack, as_rows, running_stack, wait_for
 
-from shared import keys
+from shared.wire import names
 
 # Redelivery of a dead worker's message waits for the visibility timeout; short here so that
 # the tests run in seconds (tasks last milliseconds, so nothing runs twice by accident).
@@ -79,7 +79,7 @@ def test_a_lost_chunk_message_is_sent_again_when_the_job_stalls(
             response = requests.post(
                 f"{stack.api_url}/v1/batch", json={"rows": as_rows(future_examples)}, timeout=30
             )
-            queue = keys.batch_queue_name(response.json()["model_version"])
+            queue = names.batch_queue_name(response.json()["model_version"])
             assert stack.redis_client().rpop(queue) is not None  # one chunk message vanishes
         finally:
             worker.signal_group(signal.SIGCONT)

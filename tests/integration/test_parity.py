@@ -8,7 +8,7 @@ import pandas as pd
 import requests
 from stack import REPO, Stack, as_rows
 
-from shared.bundles import list_manifests
+from shared.model.bundles import list_manifests
 
 
 def test_every_future_example_via_api_equals_offline_realty_predict(
@@ -20,7 +20,7 @@ def test_every_future_example_via_api_equals_offline_realty_predict(
         [
             sys.executable,
             "-m",
-            "shared.cli",
+            "shared.tools.cli",
             "predict",
             str(REPO / "data" / "future_unseen_examples.csv"),
             "--model",

@@ -6,7 +6,7 @@ import pytest
 import requests
 from stack import as_rows, streamed
 
-from shared.features import MINIMAL_FIELDS, MODEL_KINDS
+from shared.model.contract import MINIMAL_FIELDS, MODEL_KINDS
 
 
 def test_full_house_gets_a_price_with_version_and_request_id(api: requests.Session, house: dict):

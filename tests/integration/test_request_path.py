@@ -4,7 +4,6 @@ worker reply to the request awaiting it; a Redis outage reaches every waiting ca
 error at once (a 503), and both work again when Redis is back."""
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -16,8 +15,9 @@ from stack import Stack
 
 from api.inbox import ReplyInbox
 from api.outbox import RequestOutbox
-from shared import keys
-from shared.replies import push_replies
+from shared.wire import names
+from shared.wire.messages import REPLY, EstimateReply, PredictRequest
+from shared.wire.replies import push_replies
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +38,16 @@ async def _reading_inbox(stack: Stack) -> AsyncIterator[ReplyInbox]:
         await client.aclose()
 
 
+def _request(request_id: str, reply_to: str) -> PredictRequest:
+    return PredictRequest(request_id=request_id, reply_to=reply_to, house={}, deadline=0)
+
+
+def _reply(request_id: str, price: float = 0.0) -> EstimateReply:
+    return EstimateReply(
+        request_id=request_id, prediction=price, model_version="v1", model_kind="baseline"
+    )
+
+
 def _evalsha_calls(client: redis.Redis) -> int:
     return int(client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0))
 
@@ -52,7 +62,7 @@ def test_concurrent_requests_share_redis_calls_and_land_on_their_versions(
         outbox = RequestOutbox(client)
         try:
             assert await outbox.send("lonely") is None  # no active version: nothing queued
-            sync.set(keys.ACTIVE_VERSION, "v1")
+            sync.set(names.ACTIVE_VERSION, "v1")
             calls_before = _evalsha_calls(sync)
             sends = [outbox.send(f"r{i}", pinned="v2" if i % 10 == 0 else None) for i in range(50)]
             versions = await asyncio.gather(*sends)
@@ -64,11 +74,11 @@ def test_concurrent_requests_share_redis_calls_and_land_on_their_versions(
     versions = asyncio.run(scenario())
     assert versions == ["v2" if i % 10 == 0 else "v1" for i in range(50)]
     # Oldest at the right end, where the micro-batchers pop.
-    assert sync.lrange(keys.requests_list("v1"), 0, -1)[::-1] == [
+    assert sync.lrange(names.requests_list("v1"), 0, -1)[::-1] == [
         f"r{i}" for i in range(50) if i % 10
     ]
-    assert sync.lrange(keys.requests_list("v2"), 0, -1)[::-1] == ["r0", "r10", "r20", "r30", "r40"]
-    assert not sync.exists(keys.requests_list(""))  # "lonely" went nowhere
+    assert sync.lrange(names.requests_list("v2"), 0, -1)[::-1] == ["r0", "r10", "r20", "r30", "r40"]
+    assert not sync.exists(names.requests_list(""))  # "lonely" went nowhere
 
 
 def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(
@@ -78,7 +88,7 @@ def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(
         client = _async_client(redis_stack)
         outbox = RequestOutbox(client)
         try:
-            redis_stack.redis_client().set(keys.ACTIVE_VERSION, "v1")
+            redis_stack.redis_client().set(names.ACTIVE_VERSION, "v1")
             assert redis_stack.redis_proc is not None
             redis_stack.redis_proc.kill()
             results = await asyncio.gather(
@@ -96,18 +106,18 @@ def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(
 def test_each_reply_reaches_the_request_awaiting_it(redis_stack: Stack) -> None:
     async def scenario() -> None:
         async with _reading_inbox(redis_stack) as inbox:
-            requests = [{"request_id": f"id{i}", "reply_to": inbox.key} for i in range(20)]
+            requests = [_request(f"id{i}", inbox.key) for i in range(20)]
             with (
                 inbox.expect("id3") as third,
                 inbox.expect("id17") as seventeenth,
             ):
                 # A worker answers a micro-batch at once, in another order than asked.
-                answered = [(r, {"prediction": float(i)}) for i, r in enumerate(requests)]
+                answered = [(r, _reply(r.request_id, float(i))) for i, r in enumerate(requests)]
                 await asyncio.to_thread(
                     push_replies, redis_stack.redis_client(), answered[::-1], 60
                 )
-                assert await asyncio.wait_for(third, 5) == {"prediction": 3.0, "request_id": "id3"}
-                assert (await asyncio.wait_for(seventeenth, 5))["prediction"] == 17.0
+                assert await asyncio.wait_for(third, 5) == _reply("id3", 3.0)
+                assert (await asyncio.wait_for(seventeenth, 5)).prediction == 17.0
             # Replies nobody waits for (callers gone) are read and dropped, not kept.
             await asyncio.sleep(0.2)
             assert redis_stack.redis_client().llen(inbox.key) == 0
@@ -117,10 +127,14 @@ def test_each_reply_reaches_the_request_awaiting_it(redis_stack: Stack) -> None:
 
 def test_push_replies_sends_one_push_per_inbox_and_lets_inboxes_expire(redis_stack: Stack) -> None:
     sync = redis_stack.redis_client()
-    requests = [{"request_id": f"id{i}", "reply_to": f"inbox{i % 2}"} for i in range(6)]
-    push_replies(sync, [(r, {"n": i}) for i, r in enumerate(requests)], ttl_s=30)
-    assert [json.loads(r)["n"] for r in sync.lrange("inbox0", 0, -1)] == [0, 2, 4]
-    assert [json.loads(r)["request_id"] for r in sync.lrange("inbox1", 0, -1)] == [
+    requests = [_request(f"id{i}", f"inbox{i % 2}") for i in range(6)]
+    push_replies(sync, [(r, _reply(r.request_id, i)) for i, r in enumerate(requests)], ttl_s=30)
+    sent = {
+        inbox: [REPLY.validate_json(r) for r in sync.lrange(inbox, 0, -1)]
+        for inbox in ("inbox0", "inbox1")
+    }
+    assert [r.prediction for r in sent["inbox0"]] == [0, 2, 4]
+    assert [r.request_id for r in sent["inbox1"]] == [
         "id1",
         "id3",
         "id5",
@@ -142,11 +156,11 @@ def test_a_redis_outage_fails_waiting_requests_at_once_and_the_inbox_recovers(
                     await asyncio.wait_for(lost, 3)  # not at the 20 s predict deadline
             redis_stack.start_redis()
             with inbox.expect("later") as later:
-                request = {"request_id": "later", "reply_to": inbox.key}
+                request = _request("later", inbox.key)
                 await asyncio.to_thread(
-                    push_replies, redis_stack.redis_client(), [(request, {})], 60
+                    push_replies, redis_stack.redis_client(), [(request, _reply("later"))], 60
                 )
-                assert await asyncio.wait_for(later, 5) == {"request_id": "later"}
+                assert (await asyncio.wait_for(later, 5)).request_id == "later"
 
     asyncio.run(scenario())
 
@@ -156,10 +170,11 @@ def test_malformed_replies_are_dropped_and_the_reader_reads_on(redis_stack: Stac
         async with _reading_inbox(redis_stack) as inbox:
             sync = redis_stack.redis_client()
             with inbox.expect("good") as good:
-                sync.rpush(inbox.key, "not json", "[1, 2]", '{"no": "id"}', '{"request_id": []}')
-                request = {"request_id": "good", "reply_to": inbox.key}
-                await asyncio.to_thread(push_replies, sync, [(request, {"ok": True})], 60)
-                assert await asyncio.wait_for(good, 5) == {"ok": True, "request_id": "good"}
+                malformed = ("not json", "[1, 2]", '{"no": "id"}', '{"type": "estimate"}')
+                sync.rpush(inbox.key, *malformed)
+                request = _request("good", inbox.key)
+                await asyncio.to_thread(push_replies, sync, [(request, _reply("good", 1.0))], 60)
+                assert await asyncio.wait_for(good, 5) == _reply("good", 1.0)
             assert inbox.reading
 
     asyncio.run(scenario())

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 from stack import REPO, Stack, running_stack, wait_for
-from steady_load import BackgroundLoad
 
-from shared import keys
+from shared.tools.steady_load import BackgroundLoad
+from shared.wire import names
 
 RATE, SECONDS = 25, 16  # ≥ 20 requests/s for ≥ 15 s
 
@@ -39,7 +39,7 @@ class PointerWatch(threading.Thread):
         last, last_read = None, time.time()
         while not self.done.is_set():
             started = time.time()
-            current = self.client.get(keys.ACTIVE_VERSION)
+            current = self.client.get(names.ACTIVE_VERSION)
             if current != last:
                 self.changes.append((last_read, time.time(), current))
                 last = current
@@ -50,7 +50,7 @@ class PointerWatch(threading.Thread):
 def realty(stack: Stack, *args: str, **settings: str) -> subprocess.CompletedProcess:
     env = stack.env | {f"REALTY_{k.upper()}": v for k, v in settings.items()}
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args],
+        [sys.executable, "-m", "shared.tools.cli", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -59,10 +59,10 @@ def realty(stack: Stack, *args: str, **settings: str) -> subprocess.CompletedPro
     )
 
 
-def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, load_rows: list[dict]):
+def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, future_rows: list[dict]):
     watch = PointerWatch(pooled)
     watch.start()
-    load = BackgroundLoad(pooled.api_url, load_rows, rate=RATE, seconds=SECONDS)
+    load = BackgroundLoad(pooled.api_url, future_rows, rate=RATE, seconds=SECONDS)
     load.start()
     time.sleep(2)
     forward = realty(pooled, "rollout", "v2")
@@ -102,14 +102,14 @@ def test_activation_is_refused_for_a_version_without_workers(pooled: Stack):
     response = requests.post(f"{pooled.api_url}/v1/models/v2/activate", timeout=10)
     assert response.status_code == 409
     assert "no warm worker serves v2" in response.json()["detail"]
-    assert pooled.redis_client().get(keys.ACTIVE_VERSION) == "v1"
+    assert pooled.redis_client().get(names.ACTIVE_VERSION) == "v1"
 
 
-def test_pinned_request_goes_to_its_version_or_gets_409(pooled: Stack, load_rows: list[dict]):
+def test_pinned_request_goes_to_its_version_or_gets_409(pooled: Stack, future_rows: list[dict]):
     url = f"{pooled.api_url}/v1/predict"
-    pinned = requests.post(url, json=load_rows[0], headers={"X-Model-Version": "v1"}, timeout=10)
+    pinned = requests.post(url, json=future_rows[0], headers={"X-Model-Version": "v1"}, timeout=10)
     assert pinned.json()["model_version"] == "v1"
-    missing = requests.post(url, json=load_rows[0], headers={"X-Model-Version": "v2"}, timeout=10)
+    missing = requests.post(url, json=future_rows[0], headers={"X-Model-Version": "v2"}, timeout=10)
     assert missing.status_code == 409
     assert "v2" in missing.json()["detail"]
 
@@ -117,13 +117,13 @@ def test_pinned_request_goes_to_its_version_or_gets_409(pooled: Stack, load_rows
 def test_rollout_to_a_missing_version_changes_nothing(pooled: Stack):
     failed = realty(pooled, "rollout", "v9", rollout_warm_timeout_s="3")
     assert failed.returncode == 1
-    assert "did not become warm" in failed.stdout
-    assert pooled.redis_client().get(keys.ACTIVE_VERSION) == "v1"
-    assert pooled.redis_client().get(keys.ROLLOUT_TARGET) is None
+    assert "did not become warm" in failed.stderr
+    assert pooled.redis_client().get(names.ACTIVE_VERSION) == "v1"
+    assert pooled.redis_client().get(names.ROLLOUT_TARGET) is None
 
 
-def test_a_batch_job_keeps_its_version_through_a_rollout(pooled: Stack, load_rows: list[dict]):
-    rows = [load_rows[i % len(load_rows)] for i in range(20_000)]
+def test_a_batch_job_keeps_its_version_through_a_rollout(pooled: Stack, future_rows: list[dict]):
+    rows = [future_rows[i % len(future_rows)] for i in range(20_000)]
     accepted = requests.post(f"{pooled.api_url}/v1/batch", json={"rows": rows}, timeout=60)
     assert accepted.json()["model_version"] == "v1"
     forward = realty(pooled, "rollout", "v2")

@@ -4,18 +4,19 @@ import time
 from pathlib import Path
 
 from stack import running_stack, wait_for
-from steady_load import BackgroundLoad
+
+from shared.tools.steady_load import BackgroundLoad
 
 RATE, SECONDS = 25, 16
 
 
 def test_scaling_workers_one_to_three_to_one_under_load_loses_nothing(
-    tmp_path: Path, two_bundles: Path, load_rows: list[dict]
+    tmp_path: Path, two_bundles: Path, future_rows: list[dict]
 ):
     with running_stack(
         tmp_path, workers=0, pools=("pool1",), active="v1", model_dir=two_bundles
     ) as stack:
-        load = BackgroundLoad(stack.api_url, load_rows, rate=RATE, seconds=SECONDS)
+        load = BackgroundLoad(stack.api_url, future_rows, rate=RATE, seconds=SECONDS)
         load.start()
         time.sleep(2)
         extra = [stack.start_pool(name, wait_for_version="v1") for name in ("pool2", "pool3")]

@@ -1,0 +1,80 @@
+"""Single predictions: queue one house for its version's micro-batchers and await the reply,
+without blocking the event loop.
+
+The request goes out through this process's outbox (`api.outbox`, many requests per Redis call)
+and its reply comes back through the reply inbox (`api.inbox`, one blocking read for all):
+thousands of waiting requests cost one coroutine each, not a thread or a Redis connection each.
+"""
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from redis import asyncio as aioredis
+
+from api.errors import (
+    PredictionTimeoutError,
+    ServiceUnavailableError,
+    VersionNotServedError,
+)
+from api.inbox import ReplyInbox
+from api.outbox import RequestOutbox
+from api.versions import ServedVersions
+from shared.model.manifest import Manifest
+from shared.settings import Settings
+from shared.wire import names
+from shared.wire.messages import AnyReply, PredictRequest, Variant
+
+
+class Predictions:
+    def __init__(
+        self,
+        outbox: RequestOutbox,
+        inbox: ReplyInbox,
+        versions: ServedVersions,
+        redis: aioredis.Redis,
+        settings: Settings,
+    ) -> None:
+        self.outbox = outbox
+        self.inbox = inbox
+        self.versions = versions
+        self.redis = redis
+        self.timeout_s = settings.predict_timeout_s
+
+    async def predict(
+        self,
+        house: dict[str, Any],
+        pinned: str | None = None,
+        variant: Variant = "full",
+        explain: bool = False,
+    ) -> tuple[Manifest, AnyReply]:
+        """The reply of the active (or pinned) version's workers to one house: no thread, no
+        Celery message and no Redis round trip of its own on the hot path."""
+        request_id = uuid.uuid4().hex
+        # Built without validating again what the route has just validated; the worker validates it.
+        request = PredictRequest.model_construct(
+            request_id=request_id,
+            reply_to=self.inbox.key,
+            house=house,
+            variant=variant,
+            explain=explain,
+            pinned=pinned is not None,
+            # A worker that reaches the request after the caller gave up skips it.
+            deadline=time.time() + self.timeout_s,
+        ).model_dump_json()
+        with self.inbox.expect(request_id) as answer:
+            version = await self.outbox.send(request, pinned)
+            try:
+                await self.versions.check_served(version, pinned)
+                manifest = await self.versions.manifest(version)  # type: ignore[arg-type]
+            except (ServiceUnavailableError, VersionNotServedError):
+                if version is not None:  # nobody would answer it
+                    await self.redis.lrem(names.requests_list(version), 1, request)
+                raise
+            try:
+                async with asyncio.timeout(self.timeout_s):  # unlike wait_for, no task per request
+                    reply = await answer
+            except TimeoutError:
+                raise PredictionTimeoutError(request_id, self.timeout_s) from None
+        return manifest, reply

@@ -1,0 +1,85 @@
+"""The one prediction code path: houses in, dollars out. Workers, `realty predict` and the
+tests all call `Predictor.predict` / `Predictor.estimate`, so offline scores and served answers
+cannot drift apart.
+
+A bundle answers two request variants (`shared.model.contract.VARIANTS`): `full` and `minimal`.
+The baseline's two variants are the same KNN on the 8 fields; a gbm bundle holds one estimator
+per variant, and its estimates also carry price ranges, contributing factors and input warnings.
+Every kind answers through the same `shared.model.kinds.Estimator` calls.
+"""
+
+import numpy as np
+import pandas as pd
+
+from shared.model.bundles import Bundle
+from shared.model.contract import MODEL_KINDS, cents
+from shared.model.demographics import join_demographics
+from shared.model.kinds import Estimator
+from shared.model.kinds.gbm import describe_factors
+from shared.wire.messages import Estimate, Factor, PriceRange
+
+
+class Predictor:
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.kind = MODEL_KINDS[bundle.manifest.kind]
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    def _houses(self, houses: pd.DataFrame, variant: str) -> pd.DataFrame:
+        """The request fields of the variant, demographics joined (UnknownZipcodeError for
+        areas the model never saw)."""
+        frame = houses[list(self.kind.variant_request_fields(variant))]
+        if self.kind.uses_demographics:
+            frame = join_demographics(frame, self.bundle.demographics)
+        return frame
+
+    def _estimator(self, variant: str) -> Estimator:
+        return self.bundle.model.variant(variant)
+
+    def features(self, houses: pd.DataFrame, variant: str = "full") -> pd.DataFrame:
+        """The model's input matrix, columns in training order."""
+        return self._estimator(variant).matrix(self._houses(houses, variant))
+
+    def predict(self, houses: pd.DataFrame, variant: str = "full") -> np.ndarray:
+        """Prices in USD, one per row, unrounded; UnknownZipcodeError for areas the model never
+        saw."""
+        return self._estimator(variant).predict_matrix(self.features(houses, variant))
+
+    def estimate(
+        self, houses: pd.DataFrame, variant: str = "full", explain: bool = True
+    ) -> list[Estimate]:
+        """One answer per row, every amount in cents: `prediction` (the price `predict` gives),
+        and for kinds that support them `interval_80` / `interval_95`, `factors` (the largest
+        contributions, in dollars and words; only with `explain`) and `warnings` (inputs
+        outside what the model saw in training). Baseline answers carry None / empty lists."""
+        frame = self._houses(houses, variant)
+        estimator = self._estimator(variant)
+        matrix = estimator.matrix(frame)
+        prices = estimator.predict_matrix(matrix)
+        ranges = estimator.intervals(prices)
+        warnings = estimator.warnings(frame)
+        factors = (
+            describe_factors(estimator.dollar_contributions(matrix, prices), frame)
+            if explain
+            else [[] for _ in range(len(frame))]
+        )
+
+        def price_range(level: str, row: int) -> PriceRange | None:
+            if level not in ranges:
+                return None
+            low, high = ranges[level]
+            return PriceRange(low=cents(low[row]), high=cents(high[row]))
+
+        return [
+            Estimate(
+                prediction=cents(price),
+                interval_80=price_range("80", row),
+                interval_95=price_range("95", row),
+                factors=[Factor(**factor) for factor in factors[row]],
+                warnings=warnings[row],
+            )
+            for row, price in enumerate(prices)
+        ]

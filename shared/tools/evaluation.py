@@ -1,0 +1,582 @@
+"""`realty evaluate`: how well the client's model and the candidates generalise, on the same
+data, splits and seeds, and why the improved model is built the way it is.
+
+Protocols (every model gets exactly the same rows):
+- client split: the client's own 75/25 `train_test_split(random_state=42)`; train vs test error.
+- 5-fold cross-validation on the client's training split (repeat sales of a house in one fold).
+- learning curve: the same folds, training on growing shares of each fold's training part.
+- temporal holdout: fit on sales before TEMPORAL_CUTOFF, test on the months from it on.
+- group split: GroupShuffleSplit by house `id`, so no house is on both sides.
+- error by price band and by zipcode on the client's test split.
+
+Model choices are made on the client's training split only: the hyper-parameter search and the
+feature ablation use 5-fold cross-validation there. The client's test split is scored once per
+model, at the end, and feeds no choice.
+"""
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from sklearn.model_selection import GroupShuffleSplit
+
+from shared.model.contract import BASELINE, HOUSE_COLUMNS, TARGET, ZIPCODE
+from shared.model.data import FUTURE_FILE
+from shared.model.demographics import join_demographics
+from shared.model.kinds import gbm
+from shared.settings import Settings
+from shared.tools.training import (
+    SPLIT_SEED,
+    ClientData,
+    client_sales_split,
+    fit_baseline,
+    fit_gbm,
+    load_client_data,
+    regression_metrics,
+)
+
+METRICS = ("r2", "mae", "rmse", "mape", "median_ape", "within_10pct", "within_20pct")
+HIGHER_IS_BETTER = {"r2", "within_10pct", "within_20pct"}
+TEMPORAL_CUTOFF = "2015-03-01"
+PRICE_BANDS = (0, 300_000, 450_000, 650_000, 1_000_000, 2_000_000, np.inf)
+LEARNING_SHARES = (0.1, 0.25, 0.5, 1.0)
+# Hyper-parameter grid searched by 5-fold CV on the client's training split (full variant).
+SEARCH_GRID: tuple[dict[str, Any], ...] = (
+    {"num_leaves": 15, "learning_rate": 0.05, "rounds": 1000},
+    {"num_leaves": 31, "learning_rate": 0.05, "rounds": 1000},
+    {"num_leaves": 63, "learning_rate": 0.05, "rounds": 1000},
+    {"num_leaves": 31, "learning_rate": 0.03, "rounds": 2000},
+)
+# The gbm bundle's variant behind each candidate of that kind.
+VARIANT_OF = {"gbm": "full", "gbm_minimal": "minimal"}
+
+Fitted = Callable[[pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    label: str
+    fit: Callable[[pd.DataFrame], Fitted]
+
+
+def _baseline_candidate(demo_cols: list[str]) -> Candidate:
+    columns = [*BASELINE.house_features, *demo_cols]  # the client's features, zipcode dropped
+
+    def fit(train: pd.DataFrame) -> Fitted:
+        model = fit_baseline(train[columns], train[TARGET])
+        return lambda rows: np.asarray(model.predict(rows[columns]), dtype=float)
+
+    return Candidate("baseline", "client's model (KNN, 8 fields)", fit)
+
+
+def _gbm_fit(config: gbm.GbmConfig, demo_cols: list[str]) -> Callable[[pd.DataFrame], Fitted]:
+    def fit(train: pd.DataFrame) -> Fitted:
+        return gbm.fit_variant(train, config, demo_cols).predict
+
+    return fit
+
+
+def candidates(demo_cols: list[str]) -> list[Candidate]:
+    full, minimal = gbm.VARIANT_CONFIGS["full"], gbm.VARIANT_CONFIGS["minimal"]
+    return [
+        _baseline_candidate(demo_cols),
+        Candidate("gbm", "improved model (all fields)", _gbm_fit(full, demo_cols)),
+        Candidate("gbm_minimal", "improved minimal model (8 fields)", _gbm_fit(minimal, demo_cols)),
+    ]
+
+
+def _summary(per_fold: list[dict[str, float]]) -> dict[str, Any]:
+    """Mean and std (ddof 1) of each metric over folds, and every fold's MAE (the folds are the
+    same for every model, so two models can be compared fold by fold)."""
+    summary: dict[str, Any] = {
+        m: {
+            "mean": float(np.mean([f[m] for f in per_fold])),
+            "std": float(np.std([f[m] for f in per_fold], ddof=1)),
+        }
+        for m in METRICS
+    }
+    summary["mae_folds"] = [float(f["mae"]) for f in per_fold]
+    return summary
+
+
+def cross_validate(fit: Callable[[pd.DataFrame], Fitted], sales: pd.DataFrame) -> dict:
+    """5-fold CV (the same GroupKFold folds for every model): mean and std of each metric."""
+    scores = []
+    for fit_rows, apply_rows in gbm.folds(sales):
+        predict = fit(sales.iloc[fit_rows])
+        held_out = sales.iloc[apply_rows]
+        scores.append(regression_metrics(held_out[TARGET], predict(held_out)))
+    return _summary(scores)
+
+
+def ablation_steps(demo_cols: list[str]) -> list[dict[str, Any]]:
+    """Feature groups added one at a time ("step", each compared with the step above), ending at
+    each served variant; then alternatives that were tried and not kept ("alternative", each
+    compared with the served variant)."""
+    size = BASELINE.house_features
+    quality = tuple(c for c in HOUSE_COLUMNS if c not in (*size, ZIPCODE, "lat", "long"))
+    full, minimal = gbm.VARIANT_CONFIGS["full"], gbm.VARIANT_CONFIGS["minimal"]
+    none = replace(full, house_features=size, demographics=False, derived=())
+    plan = [
+        ("full", "step", "client's 7 size columns only", none),
+        ("full", "step", "+ zipcode demographics", replace(none, demographics=True)),
+        (
+            "full",
+            "step",
+            "+ quality, age, nearby-homes columns",
+            replace(full, house_features=size + quality, derived=()),
+        ),
+        ("full", "step", "+ latitude / longitude", replace(full, derived=())),
+        (
+            "full",
+            "step",
+            "+ rotated coordinates",
+            replace(full, derived=("rotated_coordinates",)),
+        ),
+        ("full", "step", "+ price level of the 10 nearest sales (= served)", full),
+        (
+            "full",
+            "alternative",
+            "served + size ratios, effective year",
+            replace(full, derived=(*full.derived, "ratios")),
+        ),
+        (
+            "full",
+            "alternative",
+            "served + zipcode price level",
+            replace(full, derived=(*full.derived, "zip_level")),
+        ),
+        (
+            "full",
+            "alternative",
+            "served, on raw price instead of log(price)",
+            replace(full, log_target=False),
+        ),
+        ("minimal", "step", "client's 7 size columns only", none),
+        ("minimal", "step", "+ zipcode demographics", replace(minimal, derived=())),
+        ("minimal", "step", "+ zipcode price level (= served)", minimal),
+        (
+            "minimal",
+            "alternative",
+            "served + living / lot ratio",
+            replace(minimal, derived=(*minimal.derived, "ratios")),
+        ),
+        (
+            "minimal",
+            "alternative",
+            "served, on raw price instead of log(price)",
+            replace(minimal, log_target=False),
+        ),
+    ]
+    return [{"variant": v, "kind": k, "step": label, "config": c} for v, k, label, c in plan]
+
+
+def _bands(prices: pd.Series) -> pd.Series:
+    labels = []
+    for low, high in itertools.pairwise(PRICE_BANDS):
+        labels.append(
+            f"${low / 1000:,.0f}k+"
+            if high == np.inf
+            else f"${low / 1000:,.0f}k-{high / 1000:,.0f}k"
+        )
+    return pd.cut(prices, bins=list(PRICE_BANDS), labels=labels, right=False)
+
+
+def _ape(actual: pd.Series, predicted: np.ndarray) -> np.ndarray:
+    return np.abs(predicted - actual.to_numpy(dtype=float)) / actual.to_numpy(dtype=float)
+
+
+def _inside(actual: pd.Series, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    values = actual.to_numpy(dtype=float)
+    return (values >= low) & (values <= high)
+
+
+@dataclass
+class _Run:
+    """What every protocol of one evaluation shares: the same sales, the client's split, the
+    candidates, progress bars, and the CV results of each gbm configuration (the search, the
+    ablation and the candidates' CV meet the same configurations; each is cross-validated
+    once)."""
+
+    data: ClientData
+    demo_cols: list[str]
+    sales: pd.DataFrame  # every sale, demographics joined, with `sale_date`
+    train: pd.DataFrame
+    test: pd.DataFrame
+    models: list[Candidate]
+    ablation_plan: list[dict[str, Any]]
+    progress: Progress
+    bars: dict[str, TaskID] = field(default_factory=dict)
+    cv_cache: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def start_bars(self) -> None:
+        """One bar per protocol, counted in model fits."""
+        totals = {
+            "search": len(SEARCH_GRID),
+            "ablation": len(self.ablation_plan),
+            "cv": len(self.models),
+            "learning": len(LEARNING_SHARES) * 2,
+            "client": 1,
+            "temporal": 1,
+            "group": 1,
+        }
+        self.bars = {k: self.progress.add_task(k, total=v) for k, v in totals.items()}
+
+    def advance(self, protocol: str) -> None:
+        self.progress.advance(self.bars[protocol])
+
+    def gbm_cv(self, config: gbm.GbmConfig) -> dict[str, Any]:
+        key = repr(config)
+        if key not in self.cv_cache:
+            self.cv_cache[key] = cross_validate(_gbm_fit(config, self.demo_cols), self.train)
+        return self.cv_cache[key]
+
+
+@dataclass
+class _ClientSplitFit:
+    """The client's split, fitted once per model and shared by the scores, the coverage, the
+    price bands and the zipcodes, so that every figure of it comes from the same answers."""
+
+    gbm_model: gbm.GbmModel
+    predictions: dict[str, np.ndarray]
+    train_predictions: dict[str, np.ndarray]
+    intervals: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+
+
+def _progress_bars() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<34}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+
+
+def _prepare(settings: Settings, progress: Progress) -> _Run:
+    data = load_client_data(settings)
+    demo_cols = gbm.demographic_columns(data.demographics)
+    sales = join_demographics(data.sales, data.demographics)
+    sales["sale_date"] = pd.to_datetime(sales["date"].str[:8], format="%Y%m%d")
+    train, test = client_sales_split(data)
+    return _Run(
+        data=data,
+        demo_cols=demo_cols,
+        sales=sales,
+        train=sales.loc[train.index],
+        test=sales.loc[test.index],
+        models=candidates(demo_cols),
+        ablation_plan=ablation_steps(demo_cols),
+        progress=progress,
+    )
+
+
+def _description(run: _Run) -> dict[str, Any]:
+    """The run's provenance, which the report opens with; the file hashes tie its figures to
+    the data they came from."""
+    sales = run.sales
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": {
+            "rows": len(sales),
+            "first_sale": str(sales["sale_date"].min().date()),
+            "last_sale": str(sales["sale_date"].max().date()),
+            "repeat_sold_ids": int((sales["id"].value_counts() > 1).sum()),
+            "zipcodes": int(sales[ZIPCODE].nunique()),
+            "files": run.data.hashes,
+        },
+        "candidates": {c.name: c.label for c in run.models},
+        "client_split": {
+            "train_rows": len(run.train),
+            "test_rows": len(run.test),
+            "seed": SPLIT_SEED,
+        },
+    }
+
+
+def _hyper_parameter_search(run: _Run) -> dict[str, Any]:
+    """CV on the client's training split only, so that the test split feeds no choice."""
+    search = []
+    for point in SEARCH_GRID:
+        config = gbm.VARIANT_CONFIGS["full"]
+        params = {**config.params, "num_leaves": point["num_leaves"]}
+        params["learning_rate"] = point["learning_rate"]
+        tried = replace(config, params=params, rounds=point["rounds"])
+        search.append({"params": point, "cv": run.gbm_cv(tried)})
+        run.advance("search")
+    best = min(search, key=lambda s: s["cv"]["mae"]["mean"])
+    served = {
+        "num_leaves": gbm.PARAMS["num_leaves"],
+        "learning_rate": gbm.PARAMS["learning_rate"],
+        "rounds": gbm.NUM_ROUNDS,
+    }
+    return {"grid": search, "selected": best["params"], "served": served}
+
+
+def _ablation(run: _Run) -> list[dict[str, Any]]:
+    """Feature groups added one by one, CV on the training split."""
+    steps = []
+    for item in run.ablation_plan:
+        cv = run.gbm_cv(item["config"])
+        steps.append({k: v for k, v in item.items() if k != "config"} | {"cv": cv})
+        run.advance("ablation")
+    return steps
+
+
+def _candidates_cv(run: _Run) -> dict[str, Any]:
+    """5-fold CV of every candidate on the client's training split."""
+    scores = {}
+    for candidate in run.models:
+        if candidate.name == "baseline":
+            scores[candidate.name] = cross_validate(candidate.fit, run.train)
+        else:
+            scores[candidate.name] = run.gbm_cv(gbm.VARIANT_CONFIGS[VARIANT_OF[candidate.name]])
+        run.advance("cv")
+    return scores
+
+
+def _learning_point(
+    run: _Run, candidate: Candidate, share: float
+) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """One point of the curve: the CV's own folds with only each training part cut to `share`,
+    so the last point matches the CV and the points differ in data size alone."""
+    fold_train, fold_val = [], []
+    for fit_rows, apply_rows in gbm.folds(run.train):
+        part = run.train.iloc[fit_rows]
+        part = part.sample(frac=share, random_state=SPLIT_SEED) if share < 1 else part
+        predict = candidate.fit(part)
+        held_out = run.train.iloc[apply_rows]
+        fold_train.append(regression_metrics(part[TARGET], predict(part)))
+        fold_val.append(regression_metrics(held_out[TARGET], predict(held_out)))
+    return len(part), _summary(fold_train), _summary(fold_val)
+
+
+def _learning_curve(run: _Run) -> dict[str, Any]:
+    curve: dict[str, Any] = {"shares": list(LEARNING_SHARES)}
+    for candidate in run.models[:2]:
+        rows_used, train_scores, val_scores = [], [], []
+        for share in LEARNING_SHARES:
+            rows, train_summary, val_summary = _learning_point(run, candidate, share)
+            rows_used.append(rows)
+            train_scores.append(train_summary)
+            val_scores.append(val_summary)
+            run.advance("learning")
+        curve[candidate.name] = {"rows": rows_used, "train": train_scores, "val": val_scores}
+    return curve
+
+
+def _fit_client_split(run: _Run) -> _ClientSplitFit:
+    """Each model fitted once on the client's training split; the test split is scored once."""
+    baseline = run.models[0].fit(run.train)
+    gbm_model = fit_gbm(run.train, run.data.demographics)
+    predictions = {"baseline": baseline(run.test)}
+    train_predictions = {"baseline": baseline(run.train)}
+    intervals: dict[str, Any] = {}
+    for name, variant_name in VARIANT_OF.items():
+        variant = gbm_model.variant(variant_name)
+        predictions[name] = variant.predict(run.test)
+        train_predictions[name] = variant.predict(run.train)
+        intervals[name] = variant.intervals(predictions[name])
+    return _ClientSplitFit(gbm_model, predictions, train_predictions, intervals)
+
+
+def _client_scores(run: _Run, fitted: _ClientSplitFit) -> dict[str, Any]:
+    """Training and test metrics side by side: the over- or under-fitting check."""
+    return {
+        name: {
+            "train": regression_metrics(run.train[TARGET], fitted.train_predictions[name]),
+            "test": regression_metrics(run.test[TARGET], predicted),
+        }
+        for name, predicted in fitted.predictions.items()
+    }
+
+
+def _client_coverage(run: _Run, fitted: _ClientSplitFit) -> dict[str, Any]:
+    """How often each price range held the sale price, and how wide it was, on the test split."""
+    coverage = {}
+    for name, ranges in fitted.intervals.items():
+        variant = fitted.gbm_model.variant(VARIANT_OF[name])
+        coverage[name] = {
+            level: {
+                "coverage": float(_inside(run.test[TARGET], low, high).mean()),
+                "log_halfwidth": variant.log_halfwidths[level],
+                "median_width_usd": float(np.median(high - low)),
+                "median_width_pct": float(np.median((high - low) / fitted.predictions[name])),
+            }
+            for level, (low, high) in ranges.items()
+        }
+    return coverage
+
+
+def _by_price_band(test: pd.DataFrame, fitted: _ClientSplitFit) -> list[dict[str, Any]]:
+    bands = _bands(test[TARGET])
+    band_rows = []
+    for band in bands.cat.categories:
+        mask = (bands == band).to_numpy()
+        row: dict[str, Any] = {"band": str(band), "rows": int(mask.sum())}
+        for name, predicted in fitted.predictions.items():
+            row[name] = regression_metrics(test[TARGET][mask], predicted[mask])
+        for name, ranges in fitted.intervals.items():
+            row[f"{name}_coverage"] = {
+                level: float(_inside(test[TARGET][mask], low[mask], high[mask]).mean())
+                for level, (low, high) in ranges.items()
+            }
+        band_rows.append(row)
+    return band_rows
+
+
+def _by_zipcode(test: pd.DataFrame, predictions: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Hardest zipcode for the improved model first."""
+    zip_rows = []
+    for zipcode, index in test.groupby(ZIPCODE).groups.items():
+        mask = test.index.isin(index)
+        entry: dict[str, Any] = {"zipcode": str(zipcode), "rows": int(mask.sum())}
+        entry["median_price"] = float(test[TARGET][mask].median())
+        for name, predicted in predictions.items():
+            ape = _ape(test[TARGET][mask], predicted[mask])
+            entry[name] = {"mape": float(ape.mean()), "median_ape": float(np.median(ape))}
+        zip_rows.append(entry)
+    return sorted(zip_rows, key=lambda z: -z["gbm"]["mape"])
+
+
+def _plot_data(test: pd.DataFrame, predictions: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The predicted-vs-actual chart's points (left out of model_report.json: too many)."""
+    return {
+        "actual": test[TARGET].tolist(),
+        "predicted": {name: p.tolist() for name, p in predictions.items()},
+    }
+
+
+def _other_protocols(sales: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Harder tests than the client's random split: later sales predicted from earlier ones,
+    and no house on both sides; each as (fit on, test on)."""
+    cutoff = pd.Timestamp(TEMPORAL_CUTOFF)
+    earlier, later = sales[sales["sale_date"] < cutoff], sales[sales["sale_date"] >= cutoff]
+    splitter = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=SPLIT_SEED)
+    fit_rows, apply_rows = next(splitter.split(sales, groups=sales["id"]))
+    return {
+        "temporal": (earlier, later),
+        "group": (sales.iloc[fit_rows], sales.iloc[apply_rows]),
+    }
+
+
+def _score_protocol(
+    run: _Run, fit_on: pd.DataFrame, test_on: pd.DataFrame
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every candidate's test metrics, and the full variant's range coverage with its ranges
+    re-calibrated on this protocol's own training rows."""
+    scores: dict[str, Any] = {}
+    coverage: dict[str, Any] = {}
+    for candidate in run.models:
+        if candidate.name == "gbm":
+            variant = gbm.fit_variant(fit_on, gbm.VARIANT_CONFIGS["full"], run.demo_cols)
+            gbm.calibrate(variant, fit_on)
+            predicted = variant.predict(test_on)
+            coverage = {
+                "gbm": {
+                    level: {"coverage": float(_inside(test_on[TARGET], low, high).mean())}
+                    for level, (low, high) in variant.intervals(predicted).items()
+                }
+            }
+        else:
+            predicted = candidate.fit(fit_on)(test_on)
+        scores[candidate.name] = {"test": regression_metrics(test_on[TARGET], predicted)}
+    return scores, coverage
+
+
+def _market_shift(earlier: pd.DataFrame, later: pd.DataFrame) -> dict[str, Any]:
+    """How far prices per sq ft moved across the cutoff: the report's explanation of the
+    temporal holdout's larger error."""
+    return {
+        "cutoff": TEMPORAL_CUTOFF,
+        "train_rows": len(earlier),
+        "test_rows": len(later),
+        "median_usd_per_sqft_before": float((earlier[TARGET] / earlier["sqft_living"]).median()),
+        "median_usd_per_sqft_from": float((later[TARGET] / later["sqft_living"]).median()),
+    }
+
+
+def evaluate(settings: Settings, progress: Progress | None = None) -> dict[str, Any]:
+    """Run every protocol; returns a JSON-ready dict of results (the report's only source).
+
+    Model choices (search, ablation) come first and use the training split only; the client's
+    test split is scored once, after them.
+    """
+    started = time.perf_counter()
+    run = _prepare(settings, progress or _progress_bars())
+    results = _description(run)
+    with run.progress:
+        run.start_bars()
+        results["search"] = _hyper_parameter_search(run)
+        results["ablation"] = _ablation(run)
+        results["cv"] = _candidates_cv(run)
+        results["learning_curve"] = _learning_curve(run)
+
+        fitted = _fit_client_split(run)
+        results["splits"] = {"client": _client_scores(run, fitted)}
+        coverage = {"client": _client_coverage(run, fitted)}
+        results["example"] = _example(fitted.gbm_model, run.data.demographics, settings)
+        run.advance("client")
+        results["bands"] = _by_price_band(run.test, fitted)
+        results["zipcodes"] = _by_zipcode(run.test, fitted.predictions)
+        results["plots"] = _plot_data(run.test, fitted.predictions)
+
+        protocols = _other_protocols(run.sales)
+        for name, (fit_on, test_on) in protocols.items():
+            results["splits"][name], coverage[name] = _score_protocol(run, fit_on, test_on)
+            run.advance(name)
+        results["coverage"] = coverage
+        results["temporal"] = _market_shift(*protocols["temporal"])
+        group_train, group_test = protocols["group"]
+        results["group"] = {"train_rows": len(group_train), "test_rows": len(group_test)}
+
+    results["beats_baseline"] = _beats(results)
+    results["runtime_s"] = round(time.perf_counter() - started, 1)
+    return results
+
+
+def _example(model: gbm.GbmModel, demographics: pd.DataFrame, settings: Settings) -> dict:
+    """The first future example as the service would answer it (the Predictor's functions)."""
+    future = pd.read_csv(settings.data_dir / FUTURE_FILE, dtype={ZIPCODE: str}).head(1)
+    houses = join_demographics(future, demographics)
+    variant = model.variant("full")
+    matrix = variant.matrix(houses)
+    price = variant.predict_matrix(matrix)
+    factors = gbm.describe_factors(variant.dollar_contributions(matrix, price), houses)[0]
+    return {
+        "house": json.loads(future.to_json(orient="records"))[0],
+        "prediction": float(price[0]),
+        "intervals": {
+            k: [float(lo[0]), float(hi[0])] for k, (lo, hi) in variant.intervals(price).items()
+        },
+        "factors": factors,
+    }
+
+
+def _better(metric: str, challenger: float, incumbent: float) -> bool:
+    return challenger > incumbent if metric in HIGHER_IS_BETTER else challenger < incumbent
+
+
+def _beats(results: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """For each challenger and protocol, the metrics on which it does NOT beat the baseline
+    (empty lists everywhere = beats it on every metric of every split)."""
+    out: dict[str, dict[str, list[str]]] = {}
+    for challenger in ("gbm", "gbm_minimal"):
+        out[challenger] = {}
+        for split, scores in results["splits"].items():
+            if challenger not in scores:
+                continue
+            mine, theirs = scores[challenger]["test"], scores["baseline"]["test"]
+            out[challenger][split] = [m for m in METRICS if not _better(m, mine[m], theirs[m])]
+        mine_cv, theirs_cv = results["cv"][challenger], results["cv"]["baseline"]
+        out[challenger]["cv"] = [
+            m for m in METRICS if not _better(m, mine_cv[m]["mean"], theirs_cv[m]["mean"])
+        ]
+    return out

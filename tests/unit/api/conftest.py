@@ -1,0 +1,157 @@
+"""The API in process, on fakes of the collaborators it is built from (`api.deps.Services`):
+routes, validation and error answers without Redis or workers. The same routes on real
+processes are tested in tests/integration."""
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.deps import Services
+from api.errors import NotFoundError, VersionNotServedError
+from api.main import create_app
+from api.schemas import BatchStatus
+from shared.model.manifest import Manifest
+from shared.settings import Settings
+from shared.wire.messages import AnyReply, EstimateReply, PriceRange
+
+ZIPCODES = ["98118", "98103"]
+
+
+def manifest(version: str = "v2") -> Manifest:
+    return Manifest(
+        version=version,
+        kind="gbm",
+        created_at="2026-11-28T00:00:00+00:00",
+        input_features=[],
+        request_fields=[],
+        zipcodes=ZIPCODES,
+        libraries={},
+        files={},
+        data_files={},
+        metrics={"test": {"r2": 0.9}},
+        training={},
+    )
+
+
+@dataclass
+class FakeVersions:
+    """Version v2 active with `workers` live workers."""
+
+    workers: int = 2
+    active_version: str | None = "v2"
+    fail: Exception | None = None  # raised by every call, e.g. a Redis ConnectionError
+    activated: list[str] = field(default_factory=list)
+
+    def _maybe_fail(self) -> None:
+        if self.fail is not None:
+            raise self.fail
+
+    async def ping(self) -> None:
+        self._maybe_fail()
+
+    async def active(self) -> str | None:
+        self._maybe_fail()
+        return self.active_version
+
+    async def known(self) -> list[str]:
+        return ["v2"]
+
+    async def live_workers(self, version: str) -> int:
+        self._maybe_fail()
+        return self.workers
+
+    async def queue_depths(self, version: str) -> dict[str, int]:
+        return {"predict": 0, "batch": 3, "requests": 1}
+
+    async def manifest(self, version: str) -> Manifest:
+        return manifest(version)
+
+    async def serving(self, pinned: str | None = None) -> Manifest:
+        self._maybe_fail()
+        return manifest(pinned or "v2")
+
+    async def activate(self, version: str) -> str | None:
+        if self.workers == 0:
+            raise VersionNotServedError(f"no warm worker serves {version}")
+        self.activated.append(version)
+        return "v1"
+
+
+def estimate_reply(request_id: str = "abc") -> EstimateReply:
+    return EstimateReply(
+        request_id=request_id,
+        prediction=352937.55,
+        model_version="v2",
+        model_kind="gbm",
+        batch_size=3,
+        interval_80=PriceRange(low=296744.48, high=419771.63),
+    )
+
+
+@dataclass
+class FakePredictions:
+    """Answers every house with `reply`, or raises `fail`; records what it was asked."""
+
+    reply: AnyReply = field(default_factory=estimate_reply)
+    fail: Exception | None = None
+    asked: list[dict[str, Any]] = field(default_factory=list)
+
+    async def predict(self, house: dict[str, Any], pinned=None, variant="full", explain=False):
+        self.asked.append(
+            {"house": house, "pinned": pinned, "variant": variant, "explain": explain}
+        )
+        if self.fail is not None:
+            raise self.fail
+        return manifest(), self.reply
+
+
+@dataclass
+class FakeBatchJobs:
+    submitted: list[list[dict[str, Any]]] = field(default_factory=list)
+    statuses: dict[str, BatchStatus] = field(default_factory=dict)
+
+    async def submit(self, rows, version: str) -> str:
+        self.submitted.append(list(rows))
+        return f"job{len(self.submitted)}"
+
+    async def status(self, job_id: str) -> BatchStatus:
+        if job_id not in self.statuses:
+            raise NotFoundError(f"no batch job {job_id!r}")
+        return self.statuses[job_id]
+
+
+@dataclass
+class FakeInbox:
+    reading: bool = True
+
+
+@dataclass
+class Fakes:
+    versions: FakeVersions = field(default_factory=FakeVersions)
+    predictions: FakePredictions = field(default_factory=FakePredictions)
+    batch_jobs: FakeBatchJobs = field(default_factory=FakeBatchJobs)
+    inbox: FakeInbox = field(default_factory=FakeInbox)
+
+
+@pytest.fixture
+def fakes() -> Fakes:
+    return Fakes()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(max_batch_rows=150, retry_after_s=7, admin_token=None)
+
+
+@pytest.fixture
+def client(fakes: Fakes, settings: Settings) -> Iterator[TestClient]:
+    @asynccontextmanager
+    async def services(built_settings: Settings) -> AsyncIterator[Services]:
+        yield Services(settings=built_settings, **vars(fakes))  # type: ignore[arg-type]
+
+    with TestClient(create_app(settings, services), raise_server_exceptions=False) as test_client:
+        yield test_client

@@ -1,0 +1,113 @@
+"""POST /v1/batch and GET /v1/batch/{id} in process: JSON and CSV bodies become the same rows,
+bad bodies are named, and results come back as JSON or CSV."""
+
+import csv
+import io
+from typing import Any
+
+from api.schemas import BatchRowResult, BatchStatus
+
+
+def as_csv(rows: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def post_csv(client, text: str):
+    return client.post("/v1/batch", content=text, headers={"content-type": "text/csv"})
+
+
+def test_a_csv_body_becomes_the_same_rows_as_its_json(client, fakes, future_rows):
+    rows = [row | {"zipcode": "98118"} for row in future_rows[:5]]  # the fakes' served area
+    assert client.post("/v1/batch", json={"rows": rows}).status_code == 202
+    accepted = post_csv(client, as_csv(rows))
+    assert accepted.status_code == 202
+    assert accepted.json()["rows_total"] == 5 and accepted.json()["model_version"] == "v2"
+    from_json, from_csv = fakes.batch_jobs.submitted
+    assert from_csv == from_json
+    assert isinstance(from_csv[0]["zipcode"], str)
+
+
+def test_csv_cells_are_read_as_a_json_client_would_send_them(client, fakes, house):
+    row = house | {"zipcode": "98103", "id": 7129300520, "date": "20141013T000000"}
+    assert post_csv(client, "\ufeff" + as_csv([row])).status_code == 202  # with a BOM
+    (submitted,) = fakes.batch_jobs.submitted
+    assert submitted[0]["zipcode"] == "98103" and "id" not in submitted[0]
+
+
+def test_csv_header_problems_are_named_once(client, house):
+    row = {k: v for k, v in house.items() if k != "grade"} | {"garage": 1}
+    (error,) = post_csv(client, as_csv([row, row])).json()["detail"]
+    assert "missing column(s) ['grade']" in error["msg"] and "['garage']" in error["msg"]
+
+
+def test_a_short_csv_line_is_named_by_its_line(client, house):
+    text = as_csv([house]) + "1,2\n"
+    (error,) = post_csv(client, text).json()["detail"]
+    assert "CSV line 3" in error["msg"]
+
+
+def test_an_unreadable_csv_is_a_422_not_a_500(client):
+    answer = post_csv(client, 'bedrooms,bathrooms\n"unterminated')
+    assert answer.status_code == 422
+
+
+def test_bad_rows_are_located_by_row_and_field_and_capped(client, house):
+    rows = [house | {"bedrooms": -1} for _ in range(30)]
+    detail = client.post("/v1/batch", json={"rows": rows}).json()["detail"]
+    assert detail[0]["loc"] == ["body", "rows", 0, "bedrooms"]
+    assert len(detail) == 21 and "30 errors in 30 rows" in detail[-1]["msg"]
+
+
+def test_an_unserved_zipcode_is_named_with_its_row(client, house):
+    rows = [house, house | {"zipcode": "98039"}]
+    (error,) = client.post("/v1/batch", json={"rows": rows}).json()["detail"]
+    assert error["loc"] == ["body", "rows", 1, "zipcode"]
+
+
+def test_too_many_rows_is_a_413_and_no_rows_a_422(client, house):
+    assert client.post("/v1/batch", json={"rows": [house] * 151}).status_code == 413
+    assert client.post("/v1/batch", json={"rows": []}).status_code == 422
+
+
+def test_a_body_that_is_not_the_rows_object_is_named(client):
+    for body in ('["a"]', '{"rows": [], "extra": 1}', "{", "[" * 100_000):
+        answer = client.post(
+            "/v1/batch", content=body, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 422, body[:20]
+
+
+def test_a_batch_in_another_media_type_is_a_415(client):
+    answer = client.post("/v1/batch", content="x", headers={"content-type": "text/plain"})
+    assert answer.status_code == 415
+
+
+def test_an_unknown_job_is_a_404(client):
+    answer = client.get("/v1/batch/nope")
+    assert answer.status_code == 404 and "nope" in answer.json()["detail"]
+
+
+def test_results_come_as_json_or_csv(client, fakes):
+    fakes.batch_jobs.statuses["j1"] = BatchStatus(
+        job_id="j1",
+        status="succeeded",
+        model_version="v2",
+        rows_total=2,
+        rows_done=2,
+        created_at="2026-11-28T00:00:00Z",
+        expires_in_s=100,
+        results=[
+            BatchRowResult(row=0, prediction=1.5, model_version="v2"),
+            BatchRowResult(row=1, prediction=2.25, model_version="v2"),
+        ],
+    )
+    assert client.get("/v1/batch/j1").json()["results"][1]["prediction"] == 2.25
+    as_text = client.get("/v1/batch/j1", params={"format": "csv"})
+    assert as_text.headers["content-type"].startswith("text/csv")
+    assert as_text.text.splitlines() == ["row,prediction,model_version", "0,1.5,v2", "1,2.25,v2"]
+    by_accept = client.get("/v1/batch/j1", headers={"accept": "text/csv"})
+    assert by_accept.text == as_text.text

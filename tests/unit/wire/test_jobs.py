@@ -1,0 +1,130 @@
+"""Batch job bookkeeping (shared/wire/jobs.py). Records are read back from the strings Redis
+returns, as the API reads them."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from shared.model.contract import cents
+from shared.wire.jobs import (
+    assemble_results,
+    chunk_bounds,
+    derive_state,
+    encode_result,
+    encode_rows,
+    rows_done,
+)
+from shared.wire.messages import JobRecord
+from worker.tasks import decode_rows
+
+
+def meta(rows_total: int, chunk_rows: int, **extra: str) -> JobRecord:
+    """A job record as read back from its Redis hash (every value text)."""
+    chunks = len(chunk_bounds(rows_total, chunk_rows))
+    stored = {
+        "job_id": "j",
+        "rows_total": str(rows_total),
+        "chunk_rows": str(chunk_rows),
+        "chunks": str(chunks),
+        "model_version": "v3",
+        "created_at": "1700000000.0",
+        "progress_at": "1700000000.0",
+        "attempts:0": "1",
+        **extra,
+    }
+    return JobRecord.model_validate(stored)
+
+
+def encode_chunk(prices: list[float]) -> str:
+    return encode_result([cents(p) for p in prices]).decode()
+
+
+@pytest.mark.parametrize(
+    ("rows_total", "chunk_rows", "expected"),
+    [
+        (25, 10, [(0, 10), (10, 20), (20, 25)]),
+        (20, 10, [(0, 10), (10, 20)]),
+        (3, 10, [(0, 3)]),
+        (1, 1, [(0, 1)]),
+        (0, 10, []),
+    ],
+)
+def test_chunks_cover_every_row_once_in_order_with_a_short_last_chunk(
+    rows_total: int, chunk_rows: int, expected: list[tuple[int, int]]
+) -> None:
+    assert chunk_bounds(rows_total, chunk_rows) == expected
+
+
+@pytest.mark.parametrize(
+    ("extra", "chunks_done", "errors", "state"),
+    [
+        ({}, 0, {}, "queued"),
+        ({"started_at": "1700000000.0"}, 0, {}, "running"),
+        ({}, 1, {}, "running"),
+        ({"started_at": "1700000000.0"}, 2, {}, "running"),
+        ({"started_at": "1700000000.0"}, 3, {}, "succeeded"),
+        ({"started_at": "1700000000.0"}, 1, {"1": "boom"}, "failed"),
+        ({"started_at": "1700000000.0"}, 3, {"1": "boom"}, "failed"),
+    ],
+    ids=[
+        "queued-until-a-worker-starts",
+        "running-once-started",
+        "running-once-a-chunk-is-done",
+        "running-while-chunks-remain",
+        "succeeded-when-every-chunk-is-done",
+        "failed-on-any-chunk-error",
+        "failed-even-if-every-chunk-reported",
+    ],
+)
+def test_job_state_is_derived_from_progress_and_errors(
+    extra: dict[str, str], chunks_done: int, errors: dict[str, str], state: str
+) -> None:
+    assert derive_state(meta(25, 10, **extra), chunks_done, errors) == state
+
+
+def test_rows_done_counts_the_rows_of_finished_chunks_including_a_short_last_one() -> None:
+    job = meta(25, 10)
+    assert rows_done(job, []) == 0
+    assert rows_done(job, [2]) == 5
+    assert rows_done(job, [0, 2]) == 15
+    assert rows_done(job, [2, 1, 0]) == 25
+
+
+def test_an_encoded_chunk_is_a_json_list_of_prices_in_cents() -> None:
+    assert json.loads(encode_chunk([123456.789, 100, 0.5])) == [123456.79, 100.0, 0.5]
+
+
+def test_results_are_in_submission_order_whatever_the_order_chunks_finished() -> None:
+    job = meta(12, 1)
+    finished = {str(i): encode_chunk([float(i)]) for i in (11, 2, 10, 0, 1, 3, 4, 5, 6, 7, 8, 9)}
+    rows = assemble_results(job, finished)
+    assert [r["row"] for r in rows] == list(range(12))
+    assert [r["prediction"] for r in rows] == [float(i) for i in range(12)]
+
+
+def test_results_number_rows_from_each_chunks_start_and_carry_the_model_version() -> None:
+    job = meta(5, 2)
+    finished = {"2": encode_chunk([5.0]), "0": encode_chunk([1.0, 2.0]), "1": "[3.0, 4.0]"}
+    assert assemble_results(job, finished) == [
+        {"row": i, "prediction": float(i + 1), "model_version": "v3"} for i in range(5)
+    ]
+
+
+def test_a_chunk_written_twice_yields_each_row_exactly_once() -> None:
+    """A redelivered chunk overwrites its own result field instead of adding rows."""
+    job = meta(4, 2)
+    results: dict[str, str] = {}
+    for chunk, prices in [(0, [1.0, 2.0]), (1, [3.0, 4.0]), (0, [1.0, 2.0])]:
+        results[str(chunk)] = encode_chunk(prices)  # HSET job results, field = chunk index
+    rows = assemble_results(job, results)
+    assert [r["row"] for r in rows] == [0, 1, 2, 3]
+    assert rows_done(job, [int(i) for i in results]) == 4
+    assert derive_state(job, len(results), {}) == "succeeded"
+
+
+def test_chunk_rows_are_stored_by_column_and_read_back_as_the_same_frame(future_rows) -> None:
+    rows = future_rows[:25]
+    payload = encode_rows(rows)
+    assert set(json.loads(payload)) == set(rows[0])  # one key per column, not per row
+    pd.testing.assert_frame_equal(decode_rows(payload), pd.DataFrame(rows))
