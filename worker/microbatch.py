@@ -82,7 +82,7 @@ def _answer_group(
         )
         return [_error(r, ErrorCode.INTERNAL, type(exc).__name__) for r in requests]
     return [
-        EstimateReply(
+        EstimateReply.model_construct(  # from the predictor's typed estimate, not revalidated
             **dict(estimate),
             request_id=request.request_id,
             model_version=predictor.version,

@@ -62,8 +62,17 @@ def read_manifest(bundle_dir: Path) -> Manifest:
     return Manifest.model_validate_json((bundle_dir / MANIFEST_FILE).read_text())
 
 
+def servable(manifest: Manifest) -> bool:
+    """Whether this code reads the bundle: its format and a known kind. An older bundle stays
+    on disk, listed, until `realty train` writes a servable one beside it."""
+    return manifest.format == FORMAT and manifest.kind in MODELS
+
+
 def latest_version(model_dir: Path, kind: str | None = None) -> str | None:
-    manifests = [m for m in list_manifests(model_dir) if kind is None or m.kind == kind]
+    """The newest servable bundle (of `kind`)."""
+    manifests = [
+        m for m in list_manifests(model_dir) if servable(m) and (kind is None or m.kind == kind)
+    ]
     return manifests[-1].version if manifests else None
 
 
@@ -124,7 +133,7 @@ def verify_bundle(model_dir: Path, version: str) -> Manifest:
         available = ", ".join(m.version for m in list_manifests(model_dir)) or "none"
         raise BundleError(f"no bundle {version!r} in {model_dir} (available: {available})")
     manifest = read_manifest(bundle_dir)
-    if manifest.format != FORMAT or manifest.kind not in MODELS:
+    if not servable(manifest):
         raise BundleError(
             f"bundle {version} is a {manifest.kind!r} bundle of format {manifest.format}; this "
             f"code reads format {FORMAT} of {', '.join(MODELS)}: retrain it (`realty train`)"

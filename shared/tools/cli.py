@@ -12,7 +12,13 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from shared.model.bundles import BundleError, list_manifests, load_bundle
+from shared.model.bundles import (
+    BundleError,
+    latest_version,
+    list_manifests,
+    load_bundle,
+    servable,
+)
 from shared.model.contract import MODEL_KINDS, cents
 from shared.model.data import DataMissingError, ensure_data, read_csv
 from shared.model.predictor import Predictor
@@ -77,16 +83,17 @@ def setup() -> None:
 def train(
     kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODEL_KINDS)}.")] = "baseline",
     if_missing: Annotated[
-        bool, typer.Option("--if-missing", help="Do nothing when a bundle of this kind exists.")
+        bool,
+        typer.Option("--if-missing", help="Do nothing when a servable bundle of this kind exists."),
     ] = False,
 ) -> None:
     """Train a model kind into a new, immutable bundle version."""
     settings = get_settings()
     if kind not in TRAINERS:
         raise typer.BadParameter(f"unknown kind {kind!r}; choose from {', '.join(TRAINERS)}")
-    existing = [m for m in list_manifests(settings.model_dir) if m.kind == kind]
+    existing = latest_version(settings.model_dir, kind)
     if if_missing and existing:
-        console.print(f"{kind}: bundle {existing[-1].version} exists, nothing to train")
+        console.print(f"{kind}: bundle {existing} exists, nothing to train")
         return
     with console.status(f"training {kind}…"):
         manifest = TRAINERS[kind](settings)
@@ -155,7 +162,7 @@ def models() -> None:
         test = m.metrics.get("test", {})
         table.add_row(
             m.version,
-            m.kind,
+            m.kind if servable(m) else f"{m.kind} (format {m.format}: retrain)",
             m.created_at,
             f"{test.get('r2', float('nan')):.3f}",
             f"${test.get('mae', float('nan')):,.0f}",

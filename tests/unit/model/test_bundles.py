@@ -134,6 +134,20 @@ def test_a_bundle_of_the_pickled_format_is_refused_with_a_reason(tmp_path: Path)
         load_bundle(tmp_path, "v1")
 
 
+def test_a_bundle_of_an_older_format_is_listed_but_never_the_one_to_serve(tmp_path: Path) -> None:
+    """After an upgrade, workers and `realty train --if-missing` look past the old bundles:
+    training writes servable ones beside them under new version numbers."""
+    write(tmp_path)
+    path = tmp_path / "v1" / MANIFEST_FILE
+    path.write_text(
+        json.dumps({k: v for k, v in json.loads(path.read_text()).items() if k != "format"})
+    )
+    assert [m.version for m in list_manifests(tmp_path)] == ["v1"]
+    assert latest_version(tmp_path) is None and latest_version(tmp_path, "baseline") is None
+    write(tmp_path)
+    assert latest_version(tmp_path) == "v2"
+
+
 @pytest.mark.parametrize("name", ["../v2/model.json", MANIFEST_FILE, "absent.npy"])
 def test_a_manifest_listing_anything_but_a_file_of_its_bundle_is_refused(
     tmp_path: Path, name: str
