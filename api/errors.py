@@ -54,6 +54,10 @@ class InvalidInputError(ServiceError):
         return cls([{"type": kind, "loc": tuple(loc), "msg": message}])
 
 
+class UnauthorizedError(ServiceError):
+    status_code = 401
+
+
 class NotFoundError(ServiceError):
     status_code = 404
 

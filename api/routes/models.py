@@ -5,14 +5,10 @@ from typing import Annotated
 from fastapi import APIRouter, Header
 
 from api.deps import SettingsDep, VersionsDep
-from api.errors import ServiceError
+from api.errors import UnauthorizedError
 from api.schemas import Activation, ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["models"])
-
-
-class AdminTokenError(ServiceError):
-    status_code = 401
 
 
 @router.get("/models", response_model=list[ModelInfo])
@@ -53,6 +49,6 @@ async def activate(
     """Switch every API replica to `version` at once. Only the pointer moves: start the
     version's workers first, and drain the old ones after (`realty rollout` does all three)."""
     if settings.admin_token and authorization != f"Bearer {settings.admin_token}":
-        raise AdminTokenError("activating a version needs the admin token")
+        raise UnauthorizedError("activating a version needs the admin token")
     previous = await versions.activate(version)
     return Activation(active=version, previous=previous)

@@ -2,8 +2,8 @@
 routes, validation and error answers without Redis or workers. The same routes on real
 processes are tested in tests/integration."""
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,10 +148,23 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def client(fakes: Fakes, settings: Settings) -> Iterator[TestClient]:
+def app_on(fakes: Fakes) -> Callable[[Settings], AbstractContextManager[TestClient]]:
+    """A client of the app built with `settings` on the fakes, for tests that need their own."""
+
     @asynccontextmanager
     async def services(built_settings: Settings) -> AsyncIterator[Services]:
         yield Services(settings=built_settings, **vars(fakes))  # type: ignore[arg-type]
 
-    with TestClient(create_app(settings, services), raise_server_exceptions=False) as test_client:
+    @contextmanager
+    def running(settings: Settings) -> Iterator[TestClient]:
+        app = create_app(settings, services)
+        with TestClient(app, raise_server_exceptions=False) as test_client:
+            yield test_client
+
+    return running
+
+
+@pytest.fixture
+def client(app_on, settings: Settings) -> Iterator[TestClient]:
+    with app_on(settings) as test_client:
         yield test_client

@@ -18,6 +18,17 @@ def test_activation_moves_the_pointer_and_says_what_it_replaced(client, fakes):
     assert fakes.versions.activated == ["v3"]
 
 
+def test_activation_needs_the_admin_token_once_one_is_set(app_on, fakes, settings):
+    with app_on(settings.model_copy(update={"admin_token": "s3cret"})) as client:
+        assert client.post("/v1/models/v3/activate").status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert client.post("/v1/models/v3/activate", headers=wrong).status_code == 401
+        assert fakes.versions.activated == []
+        right = {"Authorization": "Bearer s3cret"}
+        assert client.post("/v1/models/v3/activate", headers=right).status_code == 200
+    assert fakes.versions.activated == ["v3"]
+
+
 def test_activating_a_version_nobody_serves_is_a_409(client, fakes):
     fakes.versions.workers = 0
     assert client.post("/v1/models/v3/activate").status_code == 409
