@@ -13,6 +13,8 @@ from typing import Any
 from celery import Celery
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import Caller
+from api.errors import TooManyRequestsError
 from api.job_store import JobStore
 from api.schemas import BatchStatus
 from api.versions import ServedVersions
@@ -20,6 +22,38 @@ from shared.settings import Settings
 from shared.wire import names
 from shared.wire.jobs import chunk_bounds, encode_rows
 from shared.wire.messages import ChunkTask, JobRecord
+
+# A key's batch quota, checked and its new job reserved in one step. KEYS[1]: the key's jobs
+# (sorted set scored by submit time). ARGV: now, most jobs, most rows, the new job's rows and id,
+# how long a reserved job may take to appear. Finished or expired jobs leave the set here.
+_RESERVE_JOB = f"""
+local now, max_jobs, max_rows = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local jobs = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local count, rows = 0, 0
+for i = 1, #jobs, 2 do
+  local id, at = jobs[i], tonumber(jobs[i + 1])
+  local job = '{names.job_key("")}' .. id
+  local total = redis.call('HGET', job, 'rows_total')
+  if not total then
+    if now - at > tonumber(ARGV[6]) then redis.call('ZREM', KEYS[1], id) else count = count + 1 end
+  else
+    local chunks = tonumber(redis.call('HGET', job, 'chunks'))
+    local done = redis.call('HLEN', job .. ':results')
+    if done >= chunks or redis.call('EXISTS', job .. ':errors') == 1 then
+      redis.call('ZREM', KEYS[1], id)
+    else
+      count = count + 1
+      rows = rows + tonumber(total)
+    end
+  end
+end
+if count + 1 > max_jobs then return 'jobs:' .. count end
+if rows + tonumber(ARGV[4]) > max_rows then return 'rows:' .. rows end
+redis.call('ZADD', KEYS[1], now, ARGV[5])
+redis.call('EXPIRE', KEYS[1], 86400 * 2)
+return 'ok'
+"""
+_RESERVE_GRACE_S = 60  # a reserved job whose record never appeared (API killed) is forgotten
 
 
 class BatchJobs:
@@ -31,8 +65,9 @@ class BatchJobs:
         self.versions = versions
         self.settings = settings
 
-    async def submit(self, rows: Sequence[dict[str, Any]], version: str) -> str:
+    async def submit(self, rows: Sequence[dict[str, Any]], version: str, caller: Caller) -> str:
         job_id = uuid.uuid4().hex
+        await self._reserve(caller, job_id, len(rows))
         chunk_rows = self.settings.batch_chunk_rows
         bounds = chunk_bounds(len(rows), chunk_rows)
         now = time.time()
@@ -44,6 +79,7 @@ class BatchJobs:
             chunks=len(bounds),
             created_at=now,
             progress_at=now,
+            owner=caller.name,
         )
         payloads = await run_in_threadpool(
             lambda: {
@@ -53,6 +89,33 @@ class BatchJobs:
         await self.store.create(job, payloads)
         await self._send_chunks(job_id, version, range(len(bounds)))
         return job_id
+
+    async def _reserve(self, caller: Caller, job_id: str, rows: int) -> None:
+        settings = self.settings
+        verdict = await self.store.redis.eval(
+            _RESERVE_JOB,
+            1,
+            names.key_jobs(caller.name),
+            time.time(),
+            settings.max_jobs_per_key,
+            settings.max_rows_queued_per_key,
+            rows,
+            job_id,
+            _RESERVE_GRACE_S,
+        )
+        if verdict.startswith("jobs:"):
+            raise TooManyRequestsError(
+                f"key {caller.name!r} has {settings.max_jobs_per_key} batch job(s) queued or "
+                "running, its most at once: wait for one to finish",
+                settings.retry_after_s,
+            )
+        if verdict.startswith("rows:"):
+            queued = int(verdict.removeprefix("rows:"))
+            raise TooManyRequestsError(
+                f"key {caller.name!r} has {queued:,} rows queued; {rows:,} more would pass its "
+                f"limit of {settings.max_rows_queued_per_key:,}",
+                settings.retry_after_s,
+            )
 
     async def _send_chunks(self, job_id: str, version: str, chunks: Iterable[int]) -> None:
         def publish() -> None:
@@ -67,12 +130,12 @@ class BatchJobs:
 
         await run_in_threadpool(publish)
 
-    async def status(self, job_id: str) -> BatchStatus:
+    async def status(self, job_id: str, caller: Caller) -> BatchStatus:
         """The job's status; a job that made no progress for `batch_stall_s` gets its unfinished
         chunks sent again. A message can be lost between Redis handing it to a worker and the
         worker recording it (Redis killed at that instant); re-sending is safe because chunk
         results are idempotent, and a chunk already done finds no rows and does nothing."""
-        status = await self.store.status(job_id)
+        status = await self.store.status(job_id, caller)
         if status.status not in ("queued", "running"):
             return status
         pending = await self.store.stalled_chunks(job_id, self.settings.batch_stall_s)
@@ -80,7 +143,7 @@ class BatchJobs:
             # Its version no longer runs (drained or gone): say so rather than wait 24 h.
             message = f"model {status.model_version} stopped running; submit the job again"
             await self.store.fail(job_id, message)
-            return await self.store.status(job_id)
+            return await self.store.status(job_id, caller)
         if pending:
             await self._send_chunks(job_id, status.model_version, pending)
         return status

@@ -9,8 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from api.auth import Authenticator
 from api.batches import BatchJobs
-from api.errors import UnsupportedMediaTypeError
 from api.inbox import ReplyInbox
 from api.predictions import Predictions
 from api.versions import ServedVersions
@@ -26,6 +26,7 @@ class Services:
     predictions: Predictions
     batch_jobs: BatchJobs
     inbox: ReplyInbox
+    authenticator: Authenticator
 
 
 def _services(request: Request) -> Services:
@@ -50,13 +51,6 @@ async def batch_jobs(request: Request) -> BatchJobs:
 
 async def reply_inbox(request: Request) -> ReplyInbox:
     return _services(request).inbox
-
-
-async def require_json(request: Request) -> None:
-    """A house is a JSON object; say so plainly instead of failing to parse something else."""
-    content_type = request.headers.get("content-type", "application/json")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise UnsupportedMediaTypeError(f"send the house as application/json, not {content_type!r}")
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]

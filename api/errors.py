@@ -58,6 +58,19 @@ class UnauthorizedError(ServiceError):
     status_code = 401
 
 
+class ForbiddenError(ServiceError):
+    status_code = 403
+
+
+class TooManyRequestsError(ServiceError):
+    """A key over its quota; `retry_after_s` says when it may try again."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after_s: float) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))})
+
+
 class NotFoundError(ServiceError):
     status_code = 404
 

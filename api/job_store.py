@@ -6,10 +6,12 @@ from collections.abc import Mapping
 from redis import asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import Caller
 from api.errors import NotFoundError
 from api.schemas import BatchStatus
 from shared.settings import Settings
 from shared.wire import names
+from shared.wire.api_keys import Role
 from shared.wire.jobs import assemble_results, derive_state, rows_done
 from shared.wire.messages import JobRecord
 
@@ -47,21 +49,22 @@ class JobStore:
         await self.redis.hset(names.job_key(job_id), "progress_at", now)
         return sorted(int(chunk) for chunk in waiting)
 
-    async def status(self, job_id: str) -> BatchStatus:
-        """Progress, and the results once the job has succeeded."""
+    async def status(self, job_id: str, caller: Caller) -> BatchStatus:
+        """Progress, and the results once the job has succeeded. Another key's job is unknown
+        to a caller (404, like an id never issued), except to an admin."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(names.job_key(job_id))
             pipe.ttl(names.job_key(job_id))
             pipe.hkeys(names.job_results_key(job_id))
             pipe.hgetall(names.job_errors_key(job_id))
             record, ttl, done, errors = await pipe.execute()
-        if "model_version" not in record:
+        job = JobRecord.model_validate(record) if "model_version" in record else None
+        if job is None or (job.owner not in (None, caller.name) and caller.role < Role.ADMIN):
             kept = f"{self.ttl_s / 3600:g} h" if self.ttl_s >= 3600 else f"{self.ttl_s} s"
             raise NotFoundError(
-                f"no batch job {job_id!r}: the id is unknown, or it was submitted more than "
-                f"{kept} ago and its results were deleted"
+                f"no batch job {job_id!r} of yours: the id is unknown, or it was submitted more "
+                f"than {kept} ago and its results were deleted"
             )
-        job = JobRecord.model_validate(record)
         raw_results = None
         if derive_state(job, len(done), errors) == "succeeded":
             raw_results = await self.redis.hgetall(names.job_results_key(job_id))

@@ -4,7 +4,9 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from redis import asyncio as aioredis
 
+from api.auth import Authenticator
 from api.batches import BatchJobs
 from api.deps import Services
 from api.errors import install_error_handler
@@ -14,7 +16,10 @@ from api.outbox import RequestOutbox
 from api.predictions import Predictions
 from api.routes import batch, health, metrics, models, predict
 from api.versions import ServedVersions
+from shared.secrets import read_or_create
 from shared.settings import Settings, get_settings
+from shared.wire import names
+from shared.wire.api_keys import ADMIN_KEY_NAME, Role, new_key, record_of
 from shared.wire.celery_app import make_celery
 from shared.wire.redis_client import async_client
 
@@ -37,6 +42,7 @@ async def connect(settings: Settings) -> AsyncIterator[Services]:
     inbox.start()
     celery = make_celery(settings)
     versions = ServedVersions(redis, settings)
+    await _register_admin_key(redis, settings)
     try:
         yield Services(
             settings=settings,
@@ -44,12 +50,23 @@ async def connect(settings: Settings) -> AsyncIterator[Services]:
             predictions=Predictions(RequestOutbox(redis), inbox, versions, redis, settings),
             batch_jobs=BatchJobs(celery, JobStore(redis, settings), versions, settings),
             inbox=inbox,
+            authenticator=Authenticator(redis, settings),
         )
     finally:
         await inbox.stop()
         await redis.aclose()
         await replies.aclose()
         celery.close()
+
+
+async def _register_admin_key(redis: aioredis.Redis, settings: Settings) -> None:
+    """The first admin key exists from the first start: given (REALTY_ADMIN_KEY) or generated
+    into the secrets directory, and registered (as its digest) under the name `admin`."""
+    given = settings.admin_key.get_secret_value() if settings.admin_key else None
+    key = given or read_or_create(settings.secrets_dir, "admin-key", create=True, make=new_key)
+    assert key is not None
+    record = record_of(key, ADMIN_KEY_NAME, Role.ADMIN, rate_per_s=0)
+    await redis.hset(names.API_KEYS, record.key_id, record.model_dump_json())
 
 
 def create_app(settings: Settings | None = None, services: ServicesFactory = connect) -> FastAPI:

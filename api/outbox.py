@@ -6,37 +6,99 @@ through redis.asyncio costs more API CPU than the rest of the request's own Redi
 coalescing them is what lets one API core feed the model workers. With one request in flight
 it costs a single event-loop hop.
 
-Each request's version is read and its request queued inside the one script, so a request
-can never land on the old version's list after a flip.
+The same script applies each key's quota and pinning rule, so they cost a prediction no Redis
+round trip of its own; and it reads each request's version and queues it in one step, so a
+request can never land on the old version's list after a flip.
 """
 
 import asyncio
+from dataclasses import dataclass
 
 from redis import asyncio as aioredis
 
 from shared.wire import names
 
-# ARGV: pinned version ('' for the active one) and request, pair after pair. Returns, per
-# request, the version it was queued for, or false when no version is active. The list name is
+# ARGV: six values per request: pinned version ('' for the active one), request, key id,
+# '1' when the key may pin an inactive version, the key's requests per second (0: no limit)
+# and its burst. Per request it returns the version queued for, '' when no version is active,
+# 'rate:<ms>' when the key must wait that long, or 'pin' when the key may not pin that
+# version. Each key's token bucket is a hash (tokens, at: ms on Redis's clock). Names are
 # built in the script: fine for one Redis, not for Redis Cluster.
 ROUTE_REQUESTS = f"""
 local active = redis.call('GET', KEYS[1])
-local versions = {{}}
-for i = 1, #ARGV, 2 do
-  local version = ARGV[i]
-  if version == '' then version = active end
-  if version then
-    redis.call('LPUSH', '{names.requests_list("")}' .. version, ARGV[i + 1])
-    versions[#versions + 1] = version
-  else
-    versions[#versions + 1] = false
-  end
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+local function wait_ms(key_id, rate, burst)
+  if rate <= 0 then return 0 end
+  local bucket = '{names.rate_bucket("")}' .. key_id
+  local state = redis.call('HMGET', bucket, 'tokens', 'at')
+  local tokens = tonumber(state[1]) or burst
+  local at = tonumber(state[2]) or now
+  tokens = math.min(burst, tokens + math.max(now - at, 0) * rate / 1000)
+  if tokens < 1 then return math.ceil((1 - tokens) * 1000 / rate) end
+  redis.call('HSET', bucket, 'tokens', tostring(tokens - 1), 'at', now)
+  redis.call('PEXPIRE', bucket, math.ceil(burst * 1000 / rate) + 1000)
+  return 0
 end
-return versions
+local results = {{}}
+for i = 1, #ARGV, 6 do
+  local version = ARGV[i]
+  local result
+  if version ~= '' and version ~= active and ARGV[i + 3] ~= '1' then
+    result = 'pin'
+  else
+    if version == '' then version = active end
+    if not version then
+      result = ''
+    else
+      local wait = wait_ms(ARGV[i + 2], tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5]))
+      if wait > 0 then
+        result = 'rate:' .. wait
+      else
+        redis.call('LPUSH', '{names.requests_list("")}' .. version, ARGV[i + 1])
+        result = version
+      end
+    end
+  end
+  results[#results + 1] = result
+end
+return results
 """
 
 _MAX_PER_CALL = 500  # bounds the script's run time: Redis does nothing else meanwhile
-_Waiting = tuple[str, str, asyncio.Future[str | None]]
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Whose request it is, as far as routing cares: quota and pinning rights."""
+
+    key_id: str
+    may_pin: bool = False
+    rate_per_s: float = 0.0
+    burst: int = 1
+
+
+@dataclass(frozen=True)
+class Routed:
+    """Where a request went: its version, or why it was not queued."""
+
+    version: str | None = None  # None and no other reason: no version is active
+    retry_after_ms: int = 0  # > 0: the key is over its rate; nothing was queued
+    pin_refused: bool = False  # the key may not pin an inactive version; nothing was queued
+
+    @classmethod
+    def parse(cls, result: str) -> "Routed":
+        if result == "pin":
+            return cls(pin_refused=True)
+        if result.startswith("rate:"):
+            return cls(retry_after_ms=int(result.removeprefix("rate:")))
+        return cls(version=result or None)
+
+
+@dataclass
+class _Waiting:
+    args: tuple[str, ...]
+    future: asyncio.Future[Routed]
 
 
 class RequestOutbox:
@@ -45,11 +107,19 @@ class RequestOutbox:
         self._waiting: list[_Waiting] = []
         self._sender: asyncio.Task[None] | None = None
 
-    async def send(self, request: str, pinned: str | None = None) -> str | None:
-        """Queue `request` for `pinned`'s (else the active version's) micro-batchers; the
-        version it went to, or None when no version is active (nothing is queued then)."""
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((pinned or "", request, future))
+    async def send(self, request: str, sender: Sender, pinned: str | None = None) -> Routed:
+        """Queue `request` for `pinned`'s (else the active version's) micro-batchers, within
+        `sender`'s quota and rights; nothing is queued unless the result names a version."""
+        future: asyncio.Future[Routed] = asyncio.get_running_loop().create_future()
+        args = (
+            pinned or "",
+            request,
+            sender.key_id,
+            "1" if sender.may_pin else "0",
+            repr(sender.rate_per_s),
+            str(sender.burst),
+        )
+        self._waiting.append(_Waiting(args, future))
         if self._sender is None:
             self._sender = asyncio.create_task(self._send_waiting())
         return await future
@@ -60,17 +130,17 @@ class RequestOutbox:
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting[:_MAX_PER_CALL], self._waiting[_MAX_PER_CALL:]
-                args = [value for pinned, request, _ in batch for value in (pinned, request)]
+                args = [value for waiting in batch for value in waiting.args]
                 try:
-                    versions = await self._route(keys=[names.ACTIVE_VERSION], args=args)
-                    results = list(zip(batch, versions, strict=True))
+                    results = await self._route(keys=[names.ACTIVE_VERSION], args=args)
+                    routed = list(zip(batch, results, strict=True))
                 except Exception as exc:  # every caller of this call gets the error (a 503)
-                    for *_, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                    for waiting in batch:
+                        if not waiting.future.done():
+                            waiting.future.set_exception(exc)
                     continue
-                for (*_, future), version in results:
-                    if not future.done():
-                        future.set_result(version or None)
+                for waiting, result in routed:
+                    if not waiting.future.done():
+                        waiting.future.set_result(Routed.parse(result))
         finally:
             self._sender = None

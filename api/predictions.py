@@ -13,9 +13,12 @@ from typing import Any
 
 from redis import asyncio as aioredis
 
+from api.auth import Caller
 from api.errors import (
+    ForbiddenError,
     PredictionTimeoutError,
     ServiceUnavailableError,
+    TooManyRequestsError,
     VersionNotServedError,
 )
 from api.inbox import ReplyInbox
@@ -45,6 +48,7 @@ class Predictions:
     async def predict(
         self,
         house: dict[str, Any],
+        caller: Caller,
         pinned: str | None = None,
         variant: Variant = "full",
         explain: bool = False,
@@ -64,7 +68,17 @@ class Predictions:
             deadline=time.time() + self.timeout_s,
         ).model_dump_json()
         with self.inbox.expect(request_id) as answer:
-            version = await self.outbox.send(request, pinned)
+            routed = await self.outbox.send(request, caller.sender, pinned)
+            if routed.pin_refused:
+                raise ForbiddenError(
+                    f"only an admin key may pin {pinned!r}: it is not the active version"
+                )
+            if routed.retry_after_ms:
+                raise TooManyRequestsError(
+                    f"key {caller.name!r} is over its {caller.rate_per_s:g} requests per second",
+                    routed.retry_after_ms / 1000,
+                )
+            version = routed.version
             try:
                 await self.versions.check_served(version, pinned)
                 manifest = await self.versions.manifest(version)  # type: ignore[arg-type]

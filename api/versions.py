@@ -10,10 +10,13 @@ import time
 
 from redis import asyncio as aioredis
 
-from api.errors import ServiceUnavailableError, VersionNotServedError
+from api.auth import Caller
+from api.errors import ForbiddenError, ServiceUnavailableError, VersionNotServedError
 from shared.model.manifest import Manifest
 from shared.settings import Settings
-from shared.wire import names
+from shared.wire import audit, names
+from shared.wire.api_keys import Role
+from shared.wire.audit import AuditEntry
 from shared.wire.liveness import live_nodes_async
 from shared.wire.registry import swap_active
 
@@ -76,16 +79,26 @@ class ServedVersions:
             self._manifests[version] = Manifest.model_validate_json(raw)
         return self._manifests[version]
 
-    async def serving(self, pinned: str | None = None) -> Manifest:
+    async def serving(self, pinned: str | None, caller: Caller) -> Manifest:
         """The version new work goes to (the active one, or a pinned one) once a warm worker is
-        known to serve it."""
-        version = pinned or await self.active()
+        known to serve it. Only an admin may pin an inactive version: batch jobs pinned to an
+        old version would keep its workers from being drained."""
+        active = await self.active()
+        if pinned and pinned != active and caller.role < Role.ADMIN:
+            raise ForbiddenError(
+                f"only an admin key may pin {pinned!r}: it is not the active version"
+            )
+        version = pinned or active
         await self.check_served(version, pinned)
         assert version is not None
         return await self.manifest(version)
 
-    async def activate(self, version: str) -> str | None:
-        """Point every API replica at `version`; the version it replaced."""
+    async def activate(self, version: str, actor: str) -> str | None:
+        """Point every API replica at `version`, on the record; the version it replaced."""
         if await self.live_workers(version) == 0:
             raise VersionNotServedError(f"no warm worker serves {version}; start its workers first")
-        return await swap_active(self.redis, version)
+        previous = await swap_active(self.redis, version)
+        details = {"previous": previous}
+        entry = AuditEntry(actor=actor, action="activate", target=version, details=details)
+        await audit.record(self.redis, entry)
+        return previous

@@ -23,9 +23,15 @@ from threadpoolctl import threadpool_limits
 from api.schemas import HouseFull
 from shared.model.bundles import load_bundle
 from shared.model.predictor import Predictor
+from shared.model.signing import signing_key
+from shared.settings import get_settings
 
 PREDICTOR = Predictor(
-    load_bundle(Path(os.environ["BENCH_MODEL_DIR"]), os.environ["BENCH_MODEL_VERSION"])
+    load_bundle(
+        Path(os.environ["BENCH_MODEL_DIR"]),
+        os.environ["BENCH_MODEL_VERSION"],
+        key=signing_key(get_settings(), create=False),
+    )
 )
 threadpool_limits(1)
 # bench.run counts these lines to know that every worker process is ready.

@@ -24,6 +24,8 @@ from threadpoolctl import threadpool_limits
 from bench.procs import rss_kib
 from shared.model.bundles import load_bundle
 from shared.model.predictor import Predictor
+from shared.model.signing import signing_key
+from shared.settings import get_settings
 
 
 def rows_of(csv_path: Path) -> list[dict[str, Any]]:
@@ -69,7 +71,8 @@ def time_batch(predictor: Predictor, frame: pd.DataFrame, repeats: int) -> dict[
 
 
 def measure(model_dir: Path, version: str, csv_path: Path, seconds: float) -> dict[str, Any]:
-    predictor = Predictor(load_bundle(model_dir, version))
+    key = signing_key(get_settings(), create=False)
+    predictor = Predictor(load_bundle(model_dir, version, key=key))
     threadpool_limits(1)  # as worker.serving does after loading
     rows = rows_of(csv_path)
     big = pd.DataFrame([rows[i % len(rows)] for i in range(10_000)])
@@ -105,7 +108,7 @@ def measure(model_dir: Path, version: str, csv_path: Path, seconds: float) -> di
         "rss_kib": rss_kib(os.getpid()),
         # The same bundle without its compiled trees (REALTY_COMPILED_TREES=false): LightGBM.
         "predict_10k_rows_lightgbm": time_batch(
-            Predictor(load_bundle(model_dir, version, artifacts=False)), big, repeats=3
+            Predictor(load_bundle(model_dir, version, key=key, artifacts=False)), big, repeats=3
         ),
     }
 

@@ -1,6 +1,6 @@
 -- wrk script for `make bench`: POST one house per request, cycling over the bodies of a
 -- JSON-lines file (one JSON object a line), and print the run's figures as one JSON line.
---   wrk --latency -t T -c C -d D --timeout S -s bench/post.lua URL -- BODIES_FILE
+--   wrk --latency -t T -c C -d D --timeout S -s bench/post.lua URL -- BODIES_FILE [API_KEY]
 -- Non-2xx answers are counted here (wrk itself only counts status >= 400 as errors).
 
 local bodies = {}
@@ -27,6 +27,7 @@ function init(args)
   index = ((thread_no or 0) * 37) % #bodies
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  if args[2] ~= nil then wrk.headers["Authorization"] = "Bearer " .. args[2] end
 end
 
 function request()

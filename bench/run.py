@@ -28,6 +28,7 @@ from typing import Any
 import pandas as pd
 import redis
 import requests
+from pydantic import SecretStr
 
 from bench import report, wrk
 from bench.procs import (
@@ -42,8 +43,11 @@ from bench.procs import (
     tree_cpu,
 )
 from shared.model.bundles import latest_version, read_manifest
+from shared.settings import Settings
 from shared.tools.procs import free_port, redis_server_path, wait_for
 from shared.wire import names
+from shared.wire.api_keys import KeyRegistry, Role, new_key
+from shared.wire.redis_auth import local_passwords, with_credentials, write_acl_config
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS_FILE = Path("data/future_unseen_examples.csv")
@@ -117,9 +121,16 @@ def code_state() -> str:
 
 
 def changed_settings() -> str:
+    """The caller's REALTY_ settings, for the report; secrets (passwords, keys) only by name."""
     names = ("REALTY_REDIS_URL", "REALTY_MODEL_DIR", "REALTY_DATA_DIR", "REALTY_MODEL_VERSION")
+    secret = {
+        f"REALTY_{name.upper()}"
+        for name, field in Settings.model_fields.items()
+        if field.annotation in (SecretStr, SecretStr | None)
+    }
     found = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("REALTY_"))
-    return ", ".join(f for f in found if f.split("=")[0] not in names)
+    shown = (f"{f.split('=')[0]}=***" if f.split("=")[0] in secret else f for f in found)
+    return ", ".join(f for f in shown if f.split("=")[0] not in names)
 
 
 class Bench:
@@ -135,6 +146,7 @@ class Bench:
         self.bodies.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
         self.wrk = wrk.ensure_wrk()
         self.results: dict[str, Any] = {}
+        self.key: str | None = None  # the service's API key, once its Redis runs
 
     def python(self) -> str:
         return sys.executable
@@ -165,13 +177,20 @@ class Bench:
         self, case: str, url: str, components: dict[str, int], clients: int
     ) -> dict[str, Any]:
         """Warm up, then one measured wrk run, with each component's CPU use meanwhile."""
-        common = {"concurrency": clients, "threads": self.cores, "timeout_s": WRK_TIMEOUT_S}
+        common = {
+            "concurrency": clients,
+            "threads": self.cores,
+            "timeout_s": WRK_TIMEOUT_S,
+            "key": self.key,
+        }
         warm = wrk.wrk_argv(self.wrk, url, self.bodies, duration_s=self.args.warmup, **common)
         warm_raw = wrk.run(warm, self.args.warmup)
         argv = wrk.wrk_argv(self.wrk, url, self.bodies, duration_s=self.args.duration, **common)
         example = ["wrk", *argv[1:]]
         example[example.index(url)] = "URL"
-        example[-1] = "BODIES.jsonl"
+        example[example.index(str(self.bodies))] = "BODIES.jsonl"
+        if self.key:
+            example[-1] = "API_KEY"
         example[example.index(str(wrk.LUA_SCRIPT))] = "bench/post.lua"
         self.results["meta"].setdefault("wrk_example", " ".join(example))
         trees = {name: descendants(pid) for name, pid in components.items()}
@@ -238,24 +257,34 @@ class Bench:
     def start_service(self) -> tuple[str, dict[str, Child]]:
         redis_port, api_port = free_port(), free_port()
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        env = base_env() | {"REALTY_REDIS_URL": redis_url}
+        # The first admin key, generated here rather than in the checkout's .run/secrets.
+        env = base_env() | {"REALTY_REDIS_URL": redis_url, "REALTY_ADMIN_KEY": new_key()}
         data_dir = self.workdir / "redis"
         data_dir.mkdir(exist_ok=True)
-        argv = [redis_server_path(), "--port", str(redis_port)]
-        argv += ["--bind", "127.0.0.1", "--dir", str(data_dir), "--save", ""]
-        argv += ["--appendonly", "yes", "--maxmemory-policy", "noeviction"]
+        # Redis locked as under `make run` (its ACL users), with passwords of this run's own.
+        passwords = local_passwords(self.workdir / "secrets")
+        users = write_acl_config(self.workdir / "redis-users.conf", passwords)
+        argv = [redis_server_path(), str(users), "--port", str(redis_port)]
+        argv += ["--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", str(data_dir)]
+        argv += ["--save", "", "--appendonly", "yes", "--maxmemory-policy", "noeviction"]
         children = {"redis": self.procs.start("C-redis", argv, env, REPO)}
-        self.redis = redis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=10)
+        admin_url = with_credentials(redis_url, "admin", passwords["admin"])
+        self.redis = redis.Redis.from_url(admin_url, decode_responses=True, socket_timeout=10)
         wait_for(self.redis.ping, 15, "redis-server")
         self.redis.set(names.ACTIVE_VERSION, self.args.version)
+        # C and D present a key, as every client must: a batch key (it may submit D's job) with
+        # no rate limit, so that quotas and their checks are on but never refuse the load.
+        self.key = KeyRegistry(self.redis).create("bench", Role.BATCH, rate_per_s=0)
         argv = [self.python(), "-m", "worker", "--model", self.args.version]
         argv += ["--concurrency", str(self.cores), "--name", "bench"]
-        children["worker"] = self.procs.start("C-worker", argv, env, REPO)
+        role = {"REALTY_REDIS_USER": "worker", "REALTY_REDIS_PASSWORD": passwords["worker"]}
+        children["worker"] = self.procs.start("C-worker", argv, env | role, REPO)
         argv = [self.python(), "-m", "uvicorn", "--factory", "api.main:create_app"]
         # As Procfile and Dockerfile.api run it (and as B runs): no access log.
         argv += ["--host", "127.0.0.1", "--port", str(api_port), "--no-access-log"]
         argv += ["--workers", str(self.args.api_workers)]
-        children["api"] = self.procs.start("C-api", argv, env, REPO)
+        role = {"REALTY_REDIS_USER": "api", "REALTY_REDIS_PASSWORD": passwords["api"]}
+        children["api"] = self.procs.start("C-api", argv, env | role, REPO)
         base = f"http://127.0.0.1:{api_port}"
         wait_for(
             lambda: requests.get(f"{base}/health/ready", timeout=2).status_code == 200,
@@ -323,6 +352,7 @@ class Bench:
         cpu_before = {name: tree_cpu(pids) for name, pids in trees.items()}
         machine_before = machine_busy_seconds()
         with requests.Session() as http:
+            http.headers["Authorization"] = f"Bearer {self.key}"
             started = time.monotonic()
             answer = http.post(
                 f"{base}/v1/batch", data=body, headers={"content-type": "text/csv"}, timeout=120

@@ -52,8 +52,10 @@ def wrk_argv(
     threads: int,
     duration_s: float,
     timeout_s: float,
+    key: str | None = None,
 ) -> list[str]:
-    """One thread per core at most, one connection per simulated client."""
+    """One thread per core at most, one connection per simulated client; `key` is presented
+    as `Authorization: Bearer` (the direct app ignores it)."""
     return [
         binary,
         "--latency",
@@ -70,6 +72,7 @@ def wrk_argv(
         url,
         "--",
         str(bodies),
+        *([key] if key else []),
     ]
 
 

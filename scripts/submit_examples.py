@@ -367,6 +367,7 @@ def run(
     csv_path: Path,
     timeout: float = 120.0,
     *,
+    key: str | None = None,
     session: requests.Session | None = None,
     notify: Notify | None = None,
 ) -> Summary:
@@ -386,6 +387,8 @@ def run(
     http = session or requests.Session()
     if own_session:
         http.headers["Accept"] = "application/json"
+    if key:
+        http.headers["Authorization"] = f"Bearer {key}"
     client = _Client(url, http, notify or (lambda _: None))
     try:
         for index, row in enumerate(rows):
@@ -485,6 +488,14 @@ def main(
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for the batch job to finish.")
     ] = 120.0,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="REALTY_API_KEY",
+            show_default=False,
+            help="An API key of role batch or admin (make run's: .run/secrets/admin-key).",
+        ),
+    ] = None,
 ) -> None:
     """Submit every example house singly and as a batch; exit 1 on any failure."""
     console = Console()
@@ -496,7 +507,7 @@ def main(
     def notify(message: str) -> None:
         console.print(f"[dim]{escape(message)}[/dim]", soft_wrap=True)
 
-    summary = run(url, csv_path, timeout, notify=notify)
+    summary = run(url, csv_path, timeout, key=key, notify=notify)
 
     if summary.rows:
         console.print(rows_table(summary))

@@ -7,7 +7,7 @@ timeouts; each default is chosen on purpose and the reason sits next to it.
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -21,12 +21,37 @@ class Settings(BaseSettings):
         description="Where set-up copies the client's CSV files from when data_dir lacks them.",
     )
     model_dir: Path = Field(Path("model_artifacts"), description="Root of the versioned bundles.")
+    secrets_dir: Path = Field(
+        Path(".run/secrets"),
+        description="Where missing secrets are generated at first start and kept (mode 0600; "
+        "git-ignored).",
+    )
+    bundle_signing_key: SecretStr | None = Field(
+        None,
+        description="Signs every bundle's manifest at training; workers and `realty predict` "
+        "refuse a bundle it did not sign (shared/model/signing.py). Unset: read from "
+        "secrets_dir/bundle-signing-key, which training generates when missing.",
+    )
     model_version: str | None = Field(
         None, description="The bundle a worker serves; unset means the newest bundle on disk."
     )
 
     # --- Redis and Celery -------------------------------------------------------------------
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Without a password it is completed with redis_user and its password "
+        "(shared/wire/redis_auth.py); never logged with one.",
+    )
+    redis_user: str = Field(
+        "admin",
+        description="Redis ACL user: api, worker, or admin (the operator's `realty`, the "
+        "default). Each service names its own (Procfile, docker-compose.yml).",
+    )
+    redis_password: SecretStr | None = Field(
+        None,
+        description="redis_user's password; unset: read from secrets_dir/redis-<user>-password, "
+        "generated there at first start (`make run`).",
+    )
     # Connect/read timeouts keep a Redis outage a fast 503 instead of a hanging request.
     redis_socket_timeout_s: float = 2.0
     # Unacked messages of a worker that died return to the queue after this long (kombu's Redis
@@ -67,9 +92,27 @@ class Settings(BaseSettings):
         600.0, description="How long old workers get to empty their queue (batch jobs included)."
     )
     pool_poll_s: float = Field(1.0, description="How often a worker pool re-reads the pointers.")
-    admin_token: str | None = Field(
+
+    # --- access: keys and quotas (docs/security.md) --------------------------------------------
+    admin_key: SecretStr | None = Field(
         None,
-        description="When set, POST /v1/models/{version}/activate needs `Authorization: Bearer`.",
+        description="The first admin key (`rk_…`), registered by the API at start; unset: "
+        "read from secrets_dir/admin-key, generated there at first start.",
+    )
+    key_cache_s: float = Field(
+        1.0,
+        description="How long an API process trusts a checked key: a revocation takes "
+        "effect within this time, and a prediction costs no key lookup of its own.",
+    )
+    rate_per_s: float = Field(
+        20.0, description="Requests per second per key (a key's own rate overrides it; 0: none)."
+    )
+    rate_burst_s: float = Field(
+        2.0, description="A key's burst, in seconds of its rate (20/s and 2 s: 40 at once)."
+    )
+    max_jobs_per_key: int = Field(3, description="Batch jobs of one key queued or running.")
+    max_rows_queued_per_key: int = Field(
+        200_000, description="Rows of one key's unfinished batch jobs, all together."
     )
 
     # --- API limits and deadlines -------------------------------------------------------------

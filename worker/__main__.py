@@ -2,6 +2,9 @@
 
 The version decides the queue and the node name (`<version>@<host>`, as Flower shows it), so
 it is resolved here, before Celery starts, and handed to the pool processes via the environment.
+Its bundle is verified here too, signature first (`shared.model.bundles.verify_bundle`): a
+bundle that is not the one training signed stops the worker at once with the reason, so it is
+never advertised, a rollout to it never becomes warm, and the active version keeps serving.
 """
 
 import os
@@ -15,6 +18,8 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import typer
 
 from shared.model.bundles import BundleError, verify_bundle
+from shared.model.manifest import check_version
+from shared.model.signing import signing_key
 from shared.settings import get_settings
 from shared.wire import names
 from worker.serving import resolve_version
@@ -30,11 +35,12 @@ def main(
     loglevel: str = typer.Option("INFO"),
 ) -> None:
     settings = get_settings()
-    version = model or resolve_version(settings)
     try:
-        verify_bundle(settings.model_dir, version)  # fail here, clearly, not in every child
+        version = check_version(model or resolve_version(settings))
+        # Fail here, clearly, not in every child.
+        verify_bundle(settings.model_dir, version, key=signing_key(settings, create=False))
     except BundleError as exc:
-        typer.echo(f"cannot serve {version}: {exc}", err=True)
+        typer.echo(f"worker not started: {exc}", err=True)
         raise typer.Exit(1) from exc
     node = f"{version}@{name.replace('%h', socket.gethostname())}"
     os.environ["REALTY_MODEL_VERSION"] = version

@@ -7,6 +7,9 @@ alone a worker whose version is no longer wanted: the rollout drains and stops t
 a pool adds capacity to the active version, and a rollout needs no access to the hosts.
 
 SIGTERM (compose scale-down, `docker stop`) is passed on to the workers: Celery's warm shutdown.
+
+A pointer in Redis that is not a version name (`../../x`) is ignored, with one log line: it
+never becomes a worker's command line, and so never a path to a bundle.
 """
 
 import logging
@@ -21,6 +24,7 @@ import redis
 import typer
 
 from shared.model.bundles import latest_version
+from shared.model.manifest import InvalidVersionError, check_version
 from shared.settings import Settings, get_settings
 from shared.wire import names
 from shared.wire.redis_client import sync_client
@@ -44,6 +48,7 @@ class WorkerPool:
     children: dict[str, Child] = field(default_factory=dict)
     backoff: dict[str, float] = field(default_factory=dict)
     not_before: dict[str, float] = field(default_factory=dict)
+    ignored: set[str] = field(default_factory=set)  # logged once each, not at every poll
     stopping: bool = False
 
     def __post_init__(self) -> None:
@@ -53,13 +58,21 @@ class WorkerPool:
         """Active version and rollout target; the newest bundle when nothing is active yet (a
         fresh system). Unchanged while Redis is unreachable."""
         try:
-            active, target = self.redis.mget(names.ACTIVE_VERSION, names.ROLLOUT_TARGET)
+            pointers = self.redis.mget(names.ACTIVE_VERSION, names.ROLLOUT_TARGET)
         except redis.RedisError:
             return set(self.children)
-        versions = {v for v in (active, target) if v}
-        if not versions:
+        if not any(pointers):
             newest = latest_version(self.settings.model_dir)
-            versions = {newest} if newest else set()
+            return {newest} if newest else set()
+        versions: set[str] = set()
+        for key, value in zip((names.ACTIVE_VERSION, names.ROLLOUT_TARGET), pointers, strict=True):
+            if value:
+                try:
+                    versions.add(check_version(value))
+                except InvalidVersionError as exc:
+                    if value not in self.ignored:
+                        self.ignored.add(value)
+                        log.warning("ignoring %s: %s; no worker started for it", key, exc)
         return versions
 
     def start(self, version: str) -> None:

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from shared.model.bundles import latest_version, load_bundle, verify_bundle
 from shared.model.manifest import Manifest
 from shared.model.predictor import Predictor
+from shared.model.signing import signing_key
 from shared.settings import Settings
 from shared.wire.redis_client import sync_client
 from worker.microbatch import MicroBatcher
@@ -32,8 +33,10 @@ def resolve_version(settings: Settings) -> str:
 
 
 def verified_manifest(settings: Settings) -> Manifest:
-    """The served bundle's manifest, after checking its files (without unpickling the model)."""
-    return verify_bundle(settings.model_dir, resolve_version(settings))
+    """The served bundle's manifest, after checking its signature and files (without loading
+    the model)."""
+    key = signing_key(settings, create=False)
+    return verify_bundle(settings.model_dir, resolve_version(settings), key=key)
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,10 @@ _serving: Serving | None = None
 def start(settings: Settings) -> Serving:
     global _serving
     bundle = load_bundle(
-        settings.model_dir, resolve_version(settings), artifacts=settings.compiled_trees
+        settings.model_dir,
+        resolve_version(settings),
+        key=signing_key(settings, create=False),
+        artifacts=settings.compiled_trees,
     )
     predictor = Predictor(bundle)
     # One BLAS/OpenMP thread per process: the pool's processes already use every core, and

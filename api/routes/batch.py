@@ -9,6 +9,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import AgentCaller, BatchCaller
 from api.batch_body import media_type, parse_rows
 from api.deps import BatchJobsDep, PinnedVersion, SettingsDep, VersionsDep
 from api.errors import InvalidInputError, PayloadTooLargeError, field_errors
@@ -45,10 +46,14 @@ _BODY_DOC = {
     status_code=202,
     response_model=BatchAccepted,
     openapi_extra=_BODY_DOC,
-    responses={413: {"description": "Too many rows or too large a body."}},
+    responses={
+        413: {"description": "Too many rows or too large a body."},
+        429: {"description": "The key's batch quota is used up; see Retry-After."},
+    },
 )
 async def submit_batch(
     request: Request,
+    caller: BatchCaller,
     jobs: BatchJobsDep,
     versions: VersionsDep,
     settings: SettingsDep,
@@ -68,9 +73,9 @@ async def submit_batch(
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         raise field_errors(errors, ("body", "rows"), f"{len(raw_rows)} rows") from exc
-    manifest = await versions.serving(pinned)
+    manifest = await versions.serving(pinned, caller)
     check_batch_zipcodes([row[ZIPCODE] for row in rows], manifest)
-    job_id = await jobs.submit(rows, manifest.version)
+    job_id = await jobs.submit(rows, manifest.version, caller)
     return BatchAccepted(
         job_id=job_id,
         status_url=str(request.url_for("batch_status", job_id=job_id)),
@@ -83,11 +88,12 @@ async def submit_batch(
     "/batch/{job_id}",
     name="batch_status",
     response_model=BatchStatus,
-    responses={404: {"description": "Unknown job, or its results expired."}},
+    responses={404: {"description": "Unknown job, another key's, or its results expired."}},
 )
 async def batch_status(
     job_id: str,
     request: Request,
+    caller: AgentCaller,
     jobs: BatchJobsDep,
     format: Literal["json", "csv"] | None = Query(
         None, description="Results format; CSV also when the Accept header asks for text/csv."
@@ -97,7 +103,7 @@ async def batch_status(
     wants_csv = format == "csv" or (
         format is None and "text/csv" in request.headers.get("accept", "")
     )
-    status = await jobs.status(job_id)
+    status = await jobs.status(job_id, caller)
     if wants_csv and status.results is not None:
         return Response(await run_in_threadpool(_results_csv, status), media_type="text/csv")
     body = await run_in_threadpool(status.model_dump_json)

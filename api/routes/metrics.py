@@ -5,13 +5,14 @@ same numbers."""
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 
+from api.auth import AdminCaller
 from api.deps import VersionsDep
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(versions: VersionsDep) -> Response:
+async def metrics(_: AdminCaller, versions: VersionsDep) -> Response:
     registry = CollectorRegistry()
     depth = Gauge(
         "realty_queue_depth",

@@ -2,17 +2,18 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Path
 
-from api.deps import SettingsDep, VersionsDep
-from api.errors import UnauthorizedError
+from api.auth import AdminCaller, AgentCaller, same_origin
+from api.deps import VersionsDep
 from api.schemas import Activation, ModelInfo
+from shared.model.manifest import VERSION_RE
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
 
 @router.get("/models", response_model=list[ModelInfo])
-async def list_models(versions: VersionsDep) -> list[ModelInfo]:
+async def list_models(_: AgentCaller, versions: VersionsDep) -> list[ModelInfo]:
     active = await versions.active()
     models = []
     for version in await versions.known():
@@ -35,20 +36,19 @@ async def list_models(versions: VersionsDep) -> list[ModelInfo]:
 @router.post(
     "/models/{version}/activate",
     response_model=Activation,
+    dependencies=[Depends(same_origin)],
     responses={
-        401: {"description": "Missing or wrong admin token (when REALTY_ADMIN_TOKEN is set)."},
+        401: {"description": "No API key, or a wrong or revoked one."},
+        403: {"description": "Not an admin key, or a cross-site request from a browser."},
         409: {"description": "No warm worker serves this version."},
     },
 )
 async def activate(
-    version: str,
+    version: Annotated[str, Path(pattern=VERSION_RE.pattern, examples=["v3"])],
+    caller: AdminCaller,
     versions: VersionsDep,
-    settings: SettingsDep,
-    authorization: Annotated[str | None, Header()] = None,
 ) -> Activation:
     """Switch every API replica to `version` at once. Only the pointer moves: start the
     version's workers first, and drain the old ones after (`realty rollout` does all three)."""
-    if settings.admin_token and authorization != f"Bearer {settings.admin_token}":
-        raise UnauthorizedError("activating a version needs the admin token")
-    previous = await versions.activate(version)
+    previous = await versions.activate(version, actor=caller.name)
     return Activation(active=version, previous=previous)

@@ -3,9 +3,10 @@
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
-from api.deps import PinnedVersion, PredictionsDep, require_json
+from api.auth import Caller, HouseCaller
+from api.deps import PinnedVersion, PredictionsDep
 from api.errors import ModelFailedError, VersionNotServedError
 from api.predictions import Predictions
 from api.schemas import HouseFull, HouseMinimal, Prediction
@@ -20,10 +21,13 @@ Explain = Annotated[
     ),
 ]
 
-router = APIRouter(prefix="/v1", tags=["predictions"], dependencies=[Depends(require_json)])
+router = APIRouter(prefix="/v1", tags=["predictions"])
 
 FAULTS = {
+    401: {"description": "No API key, or a wrong or revoked one."},
+    403: {"description": "X-Model-Version pins an inactive version without an admin key."},
     409: {"description": "The pinned X-Model-Version has no running worker."},
+    429: {"description": "The key is over its requests per second; see Retry-After."},
     503: {"description": "Redis or the workers are unreachable; retry after Retry-After."},
     504: {"description": "No worker answered before the deadline."},
 }
@@ -31,6 +35,7 @@ FAULTS = {
 
 async def _estimate(
     house: HouseFull | HouseMinimal,
+    caller: Caller,
     predictions: Predictions,
     pinned: str | None,
     explain: bool,
@@ -40,7 +45,7 @@ async def _estimate(
     # The zipcode is checked by the worker against its own bundle (an unknown one comes back
     # as an error reply and becomes this 422), which saves the API a step per request.
     manifest, reply = await predictions.predict(
-        house.model_dump(), pinned, variant=variant, explain=explain
+        house.model_dump(), caller, pinned, variant=variant, explain=explain
     )
     if isinstance(reply, ErrorReply):
         match reply.error:
@@ -60,21 +65,23 @@ async def _estimate(
 @router.post("/predict", response_model=Prediction, responses=FAULTS)
 async def predict(
     house: HouseFull,
+    caller: HouseCaller,
     predictions: PredictionsDep,
     explain: Explain = False,
     pinned: PinnedVersion = None,
 ):
     """Estimate the sale price of one house from all 18 columns of future_unseen_examples.csv."""
-    return await _estimate(house, predictions, pinned, explain)
+    return await _estimate(house, caller, predictions, pinned, explain)
 
 
 @router.post("/predict/minimal", response_model=Prediction, responses=FAULTS)
 async def predict_minimal(
     house: HouseMinimal,
+    caller: HouseCaller,
     predictions: PredictionsDep,
     explain: Explain = False,
     pinned: PinnedVersion = None,
 ):
     """Estimate from only the fields the model uses: bedrooms, bathrooms, sqft_living, sqft_lot,
     floors, sqft_above, sqft_basement and zipcode."""
-    return await _estimate(house, predictions, pinned, explain, variant="minimal")
+    return await _estimate(house, caller, predictions, pinned, explain, variant="minimal")

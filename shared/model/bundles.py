@@ -2,9 +2,10 @@
 
 A bundle holds the fitted model as plain files its kind writes (`shared.model.kinds`: JSON,
 NumPy arrays, LightGBM's model text, compiled trees; never a pickle), the demographics table it
-was trained with (so it serves exactly what it learned from) and a manifest with the checksum of
-every file. Versions are `v1`, `v2`, … in creation order; a version directory is written once,
-under a temporary name, then renamed into place, and never modified afterwards.
+was trained with (so it serves exactly what it learned from), a manifest with the checksum of
+every file, and the manifest's signature with the bundle signing key (`shared.model.signing`).
+Versions are `v1`, `v2`, … in creation order; a version directory is written once, under a
+temporary name, then renamed into place, and never modified afterwards.
 """
 
 import platform
@@ -16,14 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import SecretStr
 
 from shared.model.contract import MODEL_KINDS, ZIPCODE
 from shared.model.data import sha256_file
-from shared.model.files import BundleError, BundleFiles
+from shared.model.files import BundleFiles
 from shared.model.kinds import Model
 from shared.model.kinds.baseline import BaselineModel
 from shared.model.kinds.gbm import GbmModel
-from shared.model.manifest import Manifest, version_number
+from shared.model.manifest import BundleError, Manifest, check_version, version_number
+from shared.model.signing import SIGNATURE_FILE, authentic, signature
 
 # 1: one joblib pickle of the model objects (no longer read); 2: each kind's plain files.
 FORMAT = 2
@@ -59,6 +62,7 @@ def list_manifests(model_dir: Path) -> list[Manifest]:
 
 
 def read_manifest(bundle_dir: Path) -> Manifest:
+    """Unverified: to list bundles and pick one; nothing is served but by `verify_bundle`."""
     return Manifest.model_validate_json((bundle_dir / MANIFEST_FILE).read_text())
 
 
@@ -85,8 +89,10 @@ def write_bundle(
     data_files: dict[str, str],
     metrics: dict[str, Any],
     training: dict[str, Any],
+    key: SecretStr,
 ) -> Manifest:
-    """Write a new bundle of `model` under the next free version and return its manifest."""
+    """Write a new bundle of `model` under the next free version, its manifest signed with
+    `key`, and return the manifest."""
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
     staging.chmod(0o755)  # readable by workers running as another user
@@ -112,7 +118,9 @@ def write_bundle(
             metrics=metrics,
             training=training,
         )
-        (staging / MANIFEST_FILE).write_text(manifest.model_dump_json(indent=2) + "\n")
+        raw = (manifest.model_dump_json(indent=2) + "\n").encode()
+        (staging / MANIFEST_FILE).write_bytes(raw)
+        (staging / SIGNATURE_FILE).write_bytes(signature(key, raw))
         try:
             # rename() refuses a non-empty target: a concurrent run that took this number wins
             # and we try the next one, so no version is ever overwritten.
@@ -124,15 +132,31 @@ def write_bundle(
         return manifest
 
 
-def verify_bundle(model_dir: Path, version: str) -> Manifest:
-    """The manifest, after checking that this code reads its format and kind, every file it
-    lists against its checksum, and that the installed scikit-learn is the one the model was
-    trained with."""
-    bundle_dir = model_dir / version
+def verify_bundle(model_dir: Path, version: str, *, key: SecretStr) -> Manifest:
+    """The manifest of bundle `version`, once nothing about it is taken on trust. In order:
+    the name is a version name (it becomes a path); the manifest's bytes carry `key`'s signature
+    (checked before they are parsed, and then those same bytes are parsed); the manifest is this
+    version's (not another bundle's copied in); this code reads its format and kind; every file
+    it lists matches its checksum; the installed scikit-learn is the one the model was trained
+    with. Only then does `load_bundle` parse a file or load compiled code."""
+    bundle_dir = model_dir / check_version(version)
     if not (bundle_dir / MANIFEST_FILE).exists():
         available = ", ".join(m.version for m in list_manifests(model_dir)) or "none"
         raise BundleError(f"no bundle {version!r} in {model_dir} (available: {available})")
-    manifest = read_manifest(bundle_dir)
+    raw = (bundle_dir / MANIFEST_FILE).read_bytes()
+    if not (bundle_dir / SIGNATURE_FILE).is_file():
+        raise BundleError(
+            f"bundle {version} is not signed (no {SIGNATURE_FILE}): it was written before "
+            "bundles were signed, or not by `realty train`; retrain it"
+        )
+    if not authentic(key, raw, (bundle_dir / SIGNATURE_FILE).read_bytes()):
+        raise BundleError(
+            f"bundle {version} refused: its {MANIFEST_FILE} does not match its signature "
+            "(edited after training, or signed with another bundle signing key)"
+        )
+    manifest = Manifest.model_validate_json(raw)
+    if manifest.version != version:
+        raise BundleError(f"bundle {version} refused: it holds the manifest of {manifest.version}")
     if not servable(manifest):
         raise BundleError(
             f"bundle {version} is a {manifest.kind!r} bundle of format {manifest.format}; this "
@@ -141,7 +165,7 @@ def verify_bundle(model_dir: Path, version: str) -> Manifest:
     for name, expected in manifest.files.items():
         path = bundle_dir / name
         # A name is a plain file of the directory: a manifest cannot point outside it.
-        if name != path.name or name == MANIFEST_FILE or not path.is_file():
+        if name != path.name or name in (MANIFEST_FILE, SIGNATURE_FILE) or not path.is_file():
             raise BundleError(f"{bundle_dir}: its manifest lists {name!r}, not a file of it")
         if sha256_file(path) != expected:
             raise BundleError(f"{path} does not match its manifest checksum")
@@ -154,10 +178,11 @@ def verify_bundle(model_dir: Path, version: str) -> Manifest:
     return manifest
 
 
-def load_bundle(model_dir: Path, version: str, *, artifacts: bool = True) -> Bundle:
-    """The verified bundle; `artifacts=False` leaves files that only speed the model up unused
-    (the gbm kind then predicts with LightGBM rather than its compiled trees)."""
-    manifest = verify_bundle(model_dir, version)
+def load_bundle(model_dir: Path, version: str, *, key: SecretStr, artifacts: bool = True) -> Bundle:
+    """The bundle, verified with `key` (`verify_bundle`) before any of its files is read;
+    `artifacts=False` leaves files that only speed the model up unused (the gbm kind then
+    predicts with LightGBM rather than its compiled trees)."""
+    manifest = verify_bundle(model_dir, version, key=key)
     files = BundleFiles(model_dir / version, frozenset(manifest.files))
     demographics = pd.read_csv(files.path(DEMOGRAPHICS_FILE), dtype={ZIPCODE: str})
     model = MODELS[manifest.kind].load(files, artifacts=artifacts)

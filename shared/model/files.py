@@ -12,9 +12,7 @@ from typing import Any
 
 import numpy as np
 
-
-class BundleError(RuntimeError):
-    """A bundle is missing, incomplete, of another format or altered since it was written."""
+from shared.model.manifest import BundleError
 
 
 @dataclass(frozen=True)

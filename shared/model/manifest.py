@@ -9,13 +9,35 @@ from typing import Any
 
 from pydantic import BaseModel
 
-VERSION_RE = re.compile(r"^v(\d+)$")
+# ASCII digits only (`\d` would take any Unicode digit). Matched with `fullmatch`: `match`
+# lets `$` stop before a trailing newline. The API validates its path parameter with the same
+# pattern (pydantic's regex engine reads `$` as the end of the text).
+VERSION_RE = re.compile(r"^v([0-9]+)$")
+
+
+class BundleError(RuntimeError):
+    """A bundle is missing, incomplete, of another format or altered since it was written."""
+
+
+class InvalidVersionError(BundleError):
+    """A name given as a version is not one (`v` and digits)."""
 
 
 def version_number(name: str) -> int | None:
     """3 for "v3"; None for anything that is not a version name."""
-    match = VERSION_RE.match(name)
+    match = VERSION_RE.fullmatch(name)
     return int(match.group(1)) if match else None
+
+
+def check_version(name: str) -> str:
+    """`name`, when it is a version name; InvalidVersionError otherwise.
+
+    A version becomes a directory under the model directory, a queue, a node name and a worker's
+    command line, and it arrives from people and from Redis: each entry point passes it here
+    first, so `../../x` never reaches the file system or a process."""
+    if VERSION_RE.fullmatch(name) is None:  # not version_number: int() of 5,000 digits raises
+        raise InvalidVersionError(f"{name[:40]!r} is not a version name (v and digits, e.g. v3)")
+    return name
 
 
 class Manifest(BaseModel):

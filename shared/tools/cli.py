@@ -1,6 +1,10 @@
 """`realty`: set up data, train and evaluate bundles, list them, score CSV files offline, and
 switch the running service between versions."""
 
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,14 +22,19 @@ from shared.model.bundles import (
     list_manifests,
     load_bundle,
     servable,
+    verify_bundle,
 )
 from shared.model.contract import MODEL_KINDS, cents
 from shared.model.data import DataMissingError, ensure_data, read_csv
+from shared.model.manifest import check_version
 from shared.model.predictor import Predictor
+from shared.model.signing import signing_key
 from shared.settings import get_settings
 from shared.tools.rollout import Rollout, RolloutError
 from shared.tools.training import TRAINERS
-from shared.wire import names
+from shared.wire import audit, names
+from shared.wire.api_keys import InvalidKeyError, KeyRegistry, Role
+from shared.wire.audit import AuditEntry
 from shared.wire.celery_app import make_celery
 from shared.wire.redis_client import sync_client
 
@@ -38,6 +47,7 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     DataMissingError,
     BundleError,
     RolloutError,
+    InvalidKeyError,
     redis.ConnectionError,
     redis.TimeoutError,
 )
@@ -84,17 +94,32 @@ def train(
     kind: Annotated[str, typer.Argument(help=f"One of: {', '.join(MODEL_KINDS)}.")] = "baseline",
     if_missing: Annotated[
         bool,
-        typer.Option("--if-missing", help="Do nothing when a servable bundle of this kind exists."),
+        typer.Option(
+            "--if-missing",
+            help="Do nothing when the newest bundle of this kind is one the workers would serve.",
+        ),
     ] = False,
 ) -> None:
-    """Train a model kind into a new, immutable bundle version."""
+    """Train a model kind into a new, immutable bundle version, signed with the bundle signing
+    key (generated on the first run)."""
     settings = get_settings()
     if kind not in TRAINERS:
         raise typer.BadParameter(f"unknown kind {kind!r}; choose from {', '.join(TRAINERS)}")
+    key = signing_key(settings, create=True)  # before minutes of training, not after
     existing = latest_version(settings.model_dir, kind)
     if if_missing and existing:
-        console.print(f"{kind}: bundle {existing} exists, nothing to train")
-        return
+        # Verified as a worker would: a bundle signed with another key (or none) after a key
+        # change or an upgrade is replaced, so `make train` leaves a servable bundle behind.
+        try:
+            verify_bundle(settings.model_dir, existing, key=key)
+        except BundleError as exc:
+            console.print(
+                f"{kind}: not serving {existing} ({escape(str(exc))}): training anew",
+                soft_wrap=True,
+            )
+        else:
+            console.print(f"{kind}: bundle {existing} exists, nothing to train")
+            return
     with console.status(f"training {kind}…"):
         manifest = TRAINERS[kind](settings)
     test = manifest.metrics["test"]
@@ -126,28 +151,53 @@ def _rollout() -> Rollout:
     return Rollout(make_celery(settings), _redis(), settings, echo=console.print)
 
 
+@contextmanager
+def _audited(action: str, target: str, client: redis.Redis | None = None) -> Iterator[None]:
+    """Record the admin action on the audit list once it is over, with how it ended; the actor
+    is the operator's login (whoever can reach Redis's admin credentials)."""
+    outcome = "stopped"
+    try:
+        yield
+        outcome = "done"
+    finally:
+        entry = AuditEntry(
+            actor=f"cli:{getpass.getuser()}",
+            action=action,
+            target=target,
+            details={"outcome": outcome},
+        )
+        with suppress(redis.RedisError):
+            audit.record(client or _redis(), entry)
+
+
 @app.command()
 def rollout(version: Annotated[str, typer.Argument(help="The version to make active.")]) -> None:
     """Start VERSION's workers, wait until they are warm, make it active, drain the old one."""
-    _rollout().run(version)
+    check_version(version)
+    with _audited("rollout", version):
+        _rollout().run(version)
 
 
 @app.command()
 def drain(version: Annotated[str, typer.Argument(help="An inactive version to retire.")]) -> None:
     """Stop VERSION's workers once its queues are empty (after a rollout left them finishing
     batch jobs)."""
+    check_version(version)
     manager = _rollout()
     active = manager.redis.get(names.ACTIVE_VERSION)
     if active is None or version == active:
         raise typer.BadParameter(f"{version} is not an inactive version beside an active one")
-    manager.drain(version, active)
+    with _audited("drain", version, manager.redis):
+        manager.drain(version, active)
 
 
 @app.command()
 def rollback() -> None:
     """Roll out the version that was active before the last switch, the same way."""
     manager = _rollout()
-    manager.run(manager.previous())
+    previous = manager.previous()
+    with _audited("rollback", previous, manager.redis):
+        manager.run(previous)
 
 
 @app.command()
@@ -182,7 +232,13 @@ def predict(
 ) -> None:
     """Score a CSV offline through the same code path the workers use."""
     settings = get_settings()
-    predictor = Predictor(load_bundle(settings.model_dir, model, artifacts=settings.compiled_trees))
+    bundle = load_bundle(
+        settings.model_dir,
+        check_version(model),
+        key=signing_key(settings, create=False),
+        artifacts=settings.compiled_trees,
+    )
+    predictor = Predictor(bundle)
     houses = read_csv(input_csv)
     result = pd.DataFrame(
         {
@@ -218,6 +274,64 @@ def evaluate(
         misses = {split: m for split, m in splits.items() if m}
         verdict = "beats the client's model everywhere" if not misses else f"does not: {misses}"
         console.print(f"{challenger}: {verdict}")
+
+
+keys = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def create_key(
+    name: Annotated[str, typer.Argument(help="Who holds it, e.g. anna.lee or batch-crm.")],
+    role: Annotated[str, typer.Option(help="agent, batch or admin.")] = "agent",
+    rate: Annotated[
+        float | None,
+        typer.Option(help="Requests per second (0: no limit); default: REALTY_RATE_PER_S."),
+    ] = None,
+) -> None:
+    """Create a key; it is printed once, alone on the last line, and stored only as a digest."""
+    client = _redis()
+    with _audited("key_create", name, client):
+        key = KeyRegistry(client).create(name, Role.named(role), rate)
+    console.print(f"created key {name!r} ({role}); keep it now, it is not shown again:")
+    typer.echo(key)
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """Every key's name, role, rate and age (never the key)."""
+    table = Table(title="API keys")
+    for column in ("name", "role", "requests/s", "created", "id"):
+        table.add_column(column)
+    for record in KeyRegistry(_redis()).records():
+        rate = "setting" if record.rate_per_s is None else f"{record.rate_per_s:g}"
+        created = datetime.fromtimestamp(record.created_at, UTC).isoformat(timespec="seconds")
+        table.add_row(record.name, record.role, rate, created, record.key_id)
+    console.print(table)
+
+
+@keys.command("revoke")
+def revoke_key(name: Annotated[str, typer.Argument(help="The key's name.")]) -> None:
+    """Revoke every key of that name; API processes refuse it within REALTY_KEY_CACHE_S."""
+    client = _redis()
+    with _audited("key_revoke", name, client):
+        revoked = KeyRegistry(client).revoke(name)
+    console.print(f"revoked {len(revoked)} key(s) named {name!r}")
+
+
+@app.command("audit")
+def show_audit(
+    count: Annotated[int, typer.Option(help="How many of the newest entries.")] = 50,
+) -> None:
+    """Admin actions, newest first: activations, rollouts, rollbacks, drains, keys."""
+    table = Table(title="audit")
+    for column in ("at (UTC)", "actor", "action", "target", "details"):
+        table.add_column(column)
+    for entry in audit.entries(_redis(), count):
+        at = datetime.fromtimestamp(entry.at, UTC).isoformat(timespec="seconds")
+        details = ", ".join(f"{k}={v}" for k, v in entry.details.items())
+        table.add_row(at, entry.actor, entry.action, entry.target, details)
+    console.print(table)
 
 
 if __name__ == "__main__":

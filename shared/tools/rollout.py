@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import redis
 from celery import Celery
 
+from shared.model.manifest import check_version
 from shared.settings import Settings
 from shared.wire import names
 from shared.wire.liveness import live_nodes_sync
@@ -139,6 +140,9 @@ class Rollout:
         return moved
 
     def run(self, version: str) -> None:
+        # Whatever the name came from (a command line, Redis's previous version), it becomes
+        # the pools' rollout target only if it is a version name.
+        check_version(version)
         # One rollout at a time; the lock expires should this command be killed.
         lock_s = int(self.settings.rollout_warm_timeout_s + self.settings.rollout_drain_timeout_s)
         if not self.redis.set(names.ROLLOUT_LOCK, version, nx=True, ex=lock_s):

@@ -47,7 +47,13 @@ def houses(csv_path: Path) -> list[dict]:
 
 
 def run_load(
-    url: str, rows: list[dict], *, rate: float, seconds: float, clients: int = 8
+    url: str,
+    rows: list[dict],
+    *,
+    key: str,
+    rate: float,
+    seconds: float,
+    clients: int = 8,
 ) -> LoadRun:
     """Send `rate` requests per second for `seconds`, from `clients` threads, then stop."""
     if urlparse(url).hostname not in ("127.0.0.1", "localhost", "::1"):
@@ -61,8 +67,10 @@ def run_load(
         delay = start + index / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        session = getattr(local, "session", None) or requests.Session()
-        local.session = session
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            session.headers["Authorization"] = f"Bearer {key}"
         sent = time.time()
         try:
             response = session.post(f"{url}/v1/predict", json=rows[index % len(rows)], timeout=15)
@@ -88,14 +96,17 @@ def run_load(
 class BackgroundLoad(threading.Thread):
     """`run_load` in a thread, so a test can roll out or scale while the load flows."""
 
-    def __init__(self, url: str, rows: list[dict], *, rate: float, seconds: float) -> None:
+    def __init__(
+        self, url: str, rows: list[dict], *, key: str, rate: float, seconds: float
+    ) -> None:
         super().__init__(daemon=True)
         self.args = (url, rows)
+        self.key = key
         self.rate, self.seconds = rate, seconds
         self.result: LoadRun | None = None
 
     def run(self) -> None:
-        self.result = run_load(*self.args, rate=self.rate, seconds=self.seconds)
+        self.result = run_load(*self.args, key=self.key, rate=self.rate, seconds=self.seconds)
 
     def finish(self) -> LoadRun:
         self.join(self.seconds + 60)
@@ -109,8 +120,9 @@ def main(
     seconds: Annotated[float, typer.Option(help="How long to send.")] = 20.0,
     clients: Annotated[int, typer.Option(help="Concurrent client threads.")] = 8,
     csv_path: Annotated[Path, typer.Option("--csv")] = Path("data/future_unseen_examples.csv"),
+    key: Annotated[str, typer.Option(envvar="REALTY_API_KEY", show_default=False)] = "",
 ) -> None:
-    run = run_load(url, houses(csv_path), rate=rate, seconds=seconds, clients=clients)
+    run = run_load(url, houses(csv_path), key=key, rate=rate, seconds=seconds, clients=clients)
     versions: dict[str, int] = {}
     for answer in run.answers:
         versions[answer.model_version or "-"] = versions.get(answer.model_version or "-", 0) + 1

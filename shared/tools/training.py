@@ -16,6 +16,7 @@ from shared.model.data import DEMOGRAPHICS_FILE, SALES_FILE, read_csv, sha256_fi
 from shared.model.demographics import join_demographics
 from shared.model.kinds import Model, gbm
 from shared.model.kinds.baseline import BaselineModel
+from shared.model.signing import signing_key
 from shared.settings import Settings
 
 # The client's split: train_test_split's default 25 % test share with this seed.
@@ -161,7 +162,8 @@ def _write(
     **details: Any,
 ) -> Manifest:
     """A new bundle of a model trained on the client's split of `data`, with what every kind's
-    manifest records about its training."""
+    manifest records about its training, signed with the bundle signing key (generated on the
+    first run: training is where bundles, and so their key, come from)."""
     return write_bundle(
         settings.model_dir,
         model=model,
@@ -175,6 +177,7 @@ def _write(
             "rows": len(data.sales),
             **details,
         },
+        key=signing_key(settings, create=True),
     )
 
 

@@ -6,10 +6,13 @@ Every reliability setting is set on purpose here, with the reason beside it.
 from celery import Celery
 
 from shared.settings import Settings
+from shared.wire.redis_auth import authenticated_url
 
 
 def make_celery(settings: Settings, *, include: list[str] | None = None) -> Celery:
-    app = Celery("realty", broker=settings.redis_url, backend=settings.redis_url, include=include)
+    # Logged in as the process's Redis user; Celery prints the broker URL with the password masked.
+    url = authenticated_url(settings)
+    app = Celery("realty", broker=url, backend=url, include=include)
     transport = {
         # Unacked messages return to their queue after this long; it exceeds the hard time
         # limit so that a task still running is never handed to a second worker.

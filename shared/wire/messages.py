@@ -111,6 +111,7 @@ class JobRecord(_Message):
     created_at: float
     progress_at: float
     started_at: float | None = None
+    owner: str | None = Field(None, description="The name of the key that submitted it.")
 
 
 # A chunk's rows by column (a third of the size of one object per row); its result: the

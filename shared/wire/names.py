@@ -72,3 +72,17 @@ def job_chunks_key(job_id: str) -> str:
 
 def job_errors_key(job_id: str) -> str:
     return f"realty:job:{job_id}:errors"
+
+
+API_KEYS = "realty:api_keys"  # hash: key id -> KeyRecord JSON (a digest, never the key)
+AUDIT = "realty:audit"  # list of AuditEntry JSON, newest first
+
+
+def rate_bucket(key_id: str) -> str:
+    """A key's token bucket for its requests per second (hash: tokens, at)."""
+    return f"realty:quota:rate:{key_id}"
+
+
+def key_jobs(key_name: str) -> str:
+    """Batch jobs of a key not yet known to be finished (sorted set scored by submit time)."""
+    return f"realty:quota:jobs:{key_name}"

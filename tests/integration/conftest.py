@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from stack import REPO, Stack, running_stack
+from stack import REPO, Stack, bundle_key_env, running_stack
 
 # Small limits so that the 413 and chunking behaviour is exercised with small payloads.
 SESSION_SETTINGS = {
@@ -39,14 +39,16 @@ def redis_stack(tmp_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def api(stack: Stack) -> Iterator[requests.Session]:
-    """An HTTP session whose relative URLs go to the stack's API."""
+    """An HTTP session with the stack's admin key whose relative URLs go to the stack's API."""
 
     class Session(requests.Session):
         def request(self, method: str, url: str, *args, **kwargs):  # type: ignore[override]
             kwargs.setdefault("timeout", 30)
-            return super().request(method, stack.api_url + url, *args, **kwargs)
+            url = stack.api_url + url if url.startswith("/") else url
+            return super().request(method, url, *args, **kwargs)
 
     with Session() as session:
+        session.headers["Authorization"] = f"Bearer {stack.admin_key}"
         yield session
 
 
@@ -55,6 +57,7 @@ def two_bundles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model directory of its own holding two baseline bundles, v1 and v2, for rollouts."""
     model_dir = tmp_path_factory.mktemp("models")
     env = os.environ | {"REALTY_MODEL_DIR": str(model_dir), "REALTY_DATA_DIR": str(REPO / "data")}
+    env |= bundle_key_env()  # signed with the key the stacks' workers verify with
     for _ in range(2):
         command = [sys.executable, "-m", "shared.tools.cli", "train", "baseline"]
         subprocess.run(command, cwd=REPO, env=env, check=True, capture_output=True)

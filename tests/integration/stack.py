@@ -15,9 +15,13 @@ import pandas as pd
 import redis
 import requests
 
+from shared.model.signing import signing_key
+from shared.settings import Settings
 from shared.tools.procs import free_port, redis_server_path, tail, wait_for
 from shared.wire import names
+from shared.wire.api_keys import KeyRegistry, Role, new_key
 from shared.wire.liveness import live_nodes_sync
+from shared.wire.redis_auth import local_passwords, with_credentials, write_acl_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -98,10 +102,35 @@ class Stack:
     redis_proc: Process | None = None
     api_proc: Process | None = None
     workers: list[Process] = field(default_factory=list)
+    # The API registers it at start (REALTY_ADMIN_KEY): what `http` presents.
+    admin_key: str = field(default_factory=new_key)
+
+    def __post_init__(self) -> None:
+        self.env["REALTY_ADMIN_KEY"] = self.admin_key
+        # Redis is locked as under make run, with passwords of the stack's own; `env` is the
+        # operator's (admin), each service gets its role's (`role_env`).
+        self.redis_passwords = local_passwords(self.workdir / "secrets")
+        self.env |= self.role_env("admin")
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {self.admin_key}"
+
+    def key(self, name: str, role: Role, rate_per_s: float | None = None) -> str:
+        """A new API key of `role`, straight into the stack's Redis."""
+        return KeyRegistry(self.redis_client()).create(name, role, rate_per_s)
+
+    def role_env(self, user: str) -> dict[str, str]:
+        """What a process logging in to the stack's Redis as `user` gets."""
+        return {"REALTY_REDIS_USER": user, "REALTY_REDIS_PASSWORD": self.redis_passwords[user]}
+
+    @property
+    def service_url(self) -> str:
+        """REALTY_REDIS_URL of the processes: no login, completed from `role_env`."""
+        return f"redis://127.0.0.1:{self.redis_port}/0"
 
     @property
     def redis_url(self) -> str:
-        return f"redis://127.0.0.1:{self.redis_port}/0"
+        """The test's own URL, logged in as admin."""
+        return with_credentials(self.service_url, "admin", self.redis_passwords["admin"])
 
     @property
     def api_url(self) -> str:
@@ -114,7 +143,9 @@ class Stack:
         """AOF on, as in production, so a restart keeps queued jobs and the active version."""
         data_dir = self.workdir / "redis"
         data_dir.mkdir(exist_ok=True)
-        argv = [redis_server_path(), "--port", str(self.redis_port), "--bind", "127.0.0.1"]
+        users = write_acl_config(self.workdir / "redis-users.conf", self.redis_passwords)
+        argv = [redis_server_path(), str(users), "--port", str(self.redis_port)]
+        argv += ["--bind", "127.0.0.1", "--protected-mode", "yes"]
         argv += ["--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "always"]
         argv += ["--save", "", "--maxmemory-policy", "noeviction"]
         self.redis_proc = Process("redis", argv, self.env, self.workdir / "redis.log").start()
@@ -124,7 +155,8 @@ class Stack:
     def start_worker(self, *, concurrency: int = 1, wait: bool = True) -> Process:
         name = f"w{len(self.workers) + 1}"
         argv = [sys.executable, "-m", "worker", "--concurrency", str(concurrency), "--name", name]
-        proc = Process(name, argv, self.env, self.workdir / f"{name}.log").start()
+        env = self.env | self.role_env("worker")
+        proc = Process(name, argv, env, self.workdir / f"{name}.log").start()
         self.workers.append(proc)
         if wait:
             wait_for(lambda: self.live_workers(name) == 1, 60, f"worker {name}")
@@ -133,7 +165,8 @@ class Stack:
     def start_pool(self, name: str, *, wait_for_version: str | None = None) -> Process:
         """A worker pool (`python -m worker.pool`), as one compose replica or `make run` runs."""
         argv = [sys.executable, "-m", "worker.pool", "--concurrency", "1", "--name", name]
-        proc = Process(name, argv, self.env, self.workdir / f"{name}.log").start()
+        env = self.env | self.role_env("worker")
+        proc = Process(name, argv, env, self.workdir / f"{name}.log").start()
         self.workers.append(proc)
         if wait_for_version:
             wait_for(
@@ -158,7 +191,8 @@ class Stack:
     def start_api(self) -> Process:
         argv = [sys.executable, "-m", "uvicorn", "--factory", "api.main:create_app"]
         argv += ["--host", "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning"]
-        self.api_proc = Process("api", argv, self.env, self.workdir / "api.log").start()
+        env = self.env | self.role_env("api")
+        self.api_proc = Process("api", argv, env, self.workdir / "api.log").start()
         wait_for(lambda: requests.get(f"{self.api_url}/health/live", timeout=1).ok, 30, "API")
         return self.api_proc
 
@@ -173,10 +207,22 @@ class Stack:
         for proc in [self.api_proc, *self.workers, self.redis_proc]:
             if proc is not None:
                 proc.stop()
+        self.http.close()
 
     def logs(self) -> str:
         procs = [p for p in [self.api_proc, *self.workers, self.redis_proc] if p is not None]
         return "\n".join(f"--- {p.name} ---\n{p.log_tail()}" for p in procs)
+
+
+def bundle_key_env() -> dict[str, str]:
+    """REALTY_BUNDLE_SIGNING_KEY for every process of a stack and for the `two_bundles`
+    training, so that workers verify both those bundles and the repository's: the key `make
+    train` signs with (the caller's REALTY_BUNDLE_SIGNING_KEY, else the key file in its secrets
+    directory, the checkout's .run/secrets by default, made there if missing as training
+    would). Only the key is passed: a stack's other secrets stay its own."""
+    settings = Settings()
+    settings = settings.model_copy(update={"secrets_dir": REPO / settings.secrets_dir})
+    return {"REALTY_BUNDLE_SIGNING_KEY": signing_key(settings, create=True).get_secret_value()}
 
 
 @contextlib.contextmanager
@@ -195,11 +241,12 @@ def running_stack(
     env |= {
         "REALTY_MODEL_DIR": str(REPO / "model_artifacts"),
         "REALTY_DATA_DIR": str(REPO / "data"),
+        **bundle_key_env(),
     }
     env |= {f"REALTY_{k.upper()}": str(v) for k, v in settings.items()}
     env["PYTHONUNBUFFERED"] = "1"
     stack = Stack(workdir=workdir, env=env)
-    env["REALTY_REDIS_URL"] = stack.redis_url
+    env["REALTY_REDIS_URL"] = stack.service_url
     try:
         stack.start_redis()
         if active:

@@ -13,7 +13,7 @@ from stack import as_rows, streamed
 def wait_done(api: requests.Session, status_url: str, timeout: float = 60) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        body = requests.get(status_url, timeout=10).json()
+        body = api.get(status_url, timeout=10).json()
         if body["status"] in ("succeeded", "failed"):
             return body
         time.sleep(0.1)
@@ -50,18 +50,18 @@ def test_csv_batch_in_and_csv_results_out(api: requests.Session, future_examples
     assert submitted.status_code == 202, submitted.text
     status_url = submitted.json()["status_url"]
     assert wait_done(api, status_url)["status"] == "succeeded"
-    as_csv = requests.get(status_url, params={"format": "csv"}, timeout=10)
+    as_csv = api.get(status_url, params={"format": "csv"}, timeout=10)
     assert as_csv.headers["content-type"].startswith("text/csv")
     records = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert len(records) == 100
     assert set(records[0]) == {"row", "prediction", "model_version"}
-    by_accept = requests.get(status_url, headers={"accept": "text/csv"}, timeout=10)
+    by_accept = api.get(status_url, headers={"accept": "text/csv"}, timeout=10)
     assert by_accept.text == as_csv.text
 
 
 def test_status_reports_progress_fields(api: requests.Session, future_examples: pd.DataFrame):
     accepted = api.post("/v1/batch", json={"rows": as_rows(future_examples)}).json()
-    first = requests.get(accepted["status_url"], timeout=10).json()
+    first = api.get(accepted["status_url"], timeout=10).json()
     assert first["status"] in ("queued", "running", "succeeded")
     assert first["rows_total"] == 100
     assert 0 <= first["rows_done"] <= 100

@@ -26,7 +26,7 @@ def fragile(tmp_path: Path) -> Iterator[Stack]:
 
 def post_house(stack: Stack, house: dict) -> tuple[requests.Response, float]:
     started = time.monotonic()
-    response = requests.post(f"{stack.api_url}/v1/predict", json=house, timeout=30)
+    response = stack.http.post(f"{stack.api_url}/v1/predict", json=house, timeout=30)
     return response, time.monotonic() - started
 
 
@@ -43,7 +43,7 @@ def test_redis_down_gives_fast_503_then_recovers_without_restarts(fragile: Stack
 
     assert_unavailable(*post_house(fragile, house), mentions="Redis")
     started = time.monotonic()
-    batch = requests.post(f"{fragile.api_url}/v1/batch", json={"rows": [house]}, timeout=30)
+    batch = fragile.http.post(f"{fragile.api_url}/v1/batch", json={"rows": [house]}, timeout=30)
     assert_unavailable(batch, time.monotonic() - started, mentions="Redis")
     ready = requests.get(f"{fragile.api_url}/health/ready", timeout=30)
     assert ready.status_code == 503
@@ -81,7 +81,7 @@ def test_stuck_worker_gives_504_at_the_deadline_and_work_is_not_lost(
         assert response.status_code == 504, response.text
         assert 1.9 < elapsed < 4
         assert "retry" in response.json()["detail"]
-        accepted = requests.post(
+        accepted = fragile.http.post(
             f"{fragile.api_url}/v1/batch", json={"rows": as_rows(future_examples)}, timeout=30
         )
         assert accepted.status_code == 202, accepted.text
@@ -90,11 +90,11 @@ def test_stuck_worker_gives_504_at_the_deadline_and_work_is_not_lost(
 
     status_url = accepted.json()["status_url"]
     wait_for(
-        lambda: requests.get(status_url, timeout=5).json()["status"] == "succeeded",
+        lambda: fragile.http.get(status_url, timeout=5).json()["status"] == "succeeded",
         30,
         "the batch queued while the worker was stuck",
     )
-    assert requests.get(status_url, timeout=5).json()["rows_done"] == 100
+    assert fragile.http.get(status_url, timeout=5).json()["rows_done"] == 100
     assert post_house(fragile, house)[0].status_code == 200
 
 
@@ -111,12 +111,12 @@ def test_no_worker_at_all_is_reported_not_waited_for(tmp_path: Path, house: dict
 
 def test_batch_results_expire_after_the_configured_time(tmp_path: Path, house: dict):
     with running_stack(tmp_path, job_ttl_s=2) as stack:
-        accepted = requests.post(f"{stack.api_url}/v1/batch", json={"rows": [house]}, timeout=30)
+        accepted = stack.http.post(f"{stack.api_url}/v1/batch", json={"rows": [house]}, timeout=30)
         status_url = accepted.json()["status_url"]
         wait_for(
-            lambda: requests.get(status_url, timeout=5).json()["status"] == "succeeded", 10, "job"
+            lambda: stack.http.get(status_url, timeout=5).json()["status"] == "succeeded", 10, "job"
         )
         time.sleep(2.5)
-        gone = requests.get(status_url, timeout=5)
+        gone = stack.http.get(status_url, timeout=5)
         assert gone.status_code == 404
         assert "more than 2 s ago" in gone.json()["detail"]

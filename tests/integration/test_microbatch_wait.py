@@ -9,6 +9,7 @@ from stack import REPO, Stack
 
 from shared.model.bundles import latest_version, load_bundle
 from shared.model.predictor import Predictor
+from shared.model.signing import signing_key
 from shared.settings import Settings
 from shared.wire import names
 from worker.microbatch import MicroBatcher
@@ -24,7 +25,8 @@ def _batcher(redis_stack: Stack, max_wait_ms: float) -> MicroBatcher:
     )
     version = latest_version(settings.model_dir, "baseline")
     assert version is not None
-    predictor = Predictor(load_bundle(settings.model_dir, version))
+    key = signing_key(settings, create=False)
+    predictor = Predictor(load_bundle(settings.model_dir, version, key=key))
     return MicroBatcher(predictor, redis_stack.redis_client(), settings)
 
 

@@ -14,7 +14,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from stack import Stack
 
 from api.inbox import ReplyInbox
-from api.outbox import RequestOutbox
+from api.outbox import RequestOutbox, Routed, Sender
 from shared.wire import names
 from shared.wire.messages import REPLY, EstimateReply, PredictRequest
 from shared.wire.replies import push_replies
@@ -36,6 +36,9 @@ async def _reading_inbox(stack: Stack) -> AsyncIterator[ReplyInbox]:
     finally:
         await inbox.stop()
         await client.aclose()
+
+
+ADMIN = Sender("a" * 16, may_pin=True)  # no rate limit
 
 
 def _request(request_id: str, reply_to: str) -> PredictRequest:
@@ -61,13 +64,16 @@ def test_concurrent_requests_share_redis_calls_and_land_on_their_versions(
         client = _async_client(redis_stack)
         outbox = RequestOutbox(client)
         try:
-            assert await outbox.send("lonely") is None  # no active version: nothing queued
+            lonely = await outbox.send("lonely", ADMIN)
+            assert lonely == Routed(version=None)  # no active version: nothing queued
             sync.set(names.ACTIVE_VERSION, "v1")
             calls_before = _evalsha_calls(sync)
-            sends = [outbox.send(f"r{i}", pinned="v2" if i % 10 == 0 else None) for i in range(50)]
-            versions = await asyncio.gather(*sends)
+            sends = [
+                outbox.send(f"r{i}", ADMIN, pinned="v2" if i % 10 == 0 else None) for i in range(50)
+            ]
+            routed = await asyncio.gather(*sends)
             assert _evalsha_calls(sync) - calls_before <= 3  # one call per event-loop turn
-            return versions
+            return [r.version for r in routed]
         finally:
             await client.aclose()
 
@@ -92,11 +98,11 @@ def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(
             assert redis_stack.redis_proc is not None
             redis_stack.redis_proc.kill()
             results = await asyncio.gather(
-                *(outbox.send(f"r{i}") for i in range(5)), return_exceptions=True
+                *(outbox.send(f"r{i}", ADMIN) for i in range(5)), return_exceptions=True
             )
             assert all(isinstance(r, RedisConnectionError) for r in results), results
             redis_stack.start_redis()  # AOF: the active version survived
-            assert await outbox.send("after") == "v1"
+            assert (await outbox.send("after", ADMIN)).version == "v1"
         finally:
             await client.aclose()
 
@@ -178,3 +184,53 @@ def test_malformed_replies_are_dropped_and_the_reader_reads_on(redis_stack: Stac
             assert inbox.reading
 
     asyncio.run(scenario())
+
+
+def test_a_key_over_its_rate_is_told_when_to_retry_and_other_keys_are_not_slowed(
+    redis_stack: Stack,
+) -> None:
+    sync = redis_stack.redis_client()
+    sync.set(names.ACTIVE_VERSION, "v1")
+    slow, other = Sender("b" * 16, rate_per_s=5, burst=3), Sender("c" * 16, rate_per_s=5, burst=3)
+
+    async def scenario() -> tuple[list[Routed], list[Routed], Routed]:
+        client = _async_client(redis_stack)
+        outbox = RequestOutbox(client)
+        try:
+            first = await asyncio.gather(*(outbox.send(f"s{i}", slow) for i in range(5)))
+            others = await asyncio.gather(*(outbox.send(f"o{i}", other) for i in range(3)))
+            await asyncio.sleep(0.25)  # a token comes back every 200 ms at 5/s
+            return first, others, await outbox.send("later", slow)
+        finally:
+            await client.aclose()
+
+    first, others, later = asyncio.run(scenario())
+    assert [r.version for r in first] == ["v1", "v1", "v1", None, None]  # the burst, then none
+    assert all(0 < r.retry_after_ms <= 200 for r in first[3:])
+    assert [r.version for r in others] == ["v1"] * 3
+    assert later.version == "v1"
+    queued = sync.lrange(names.requests_list("v1"), 0, -1)[::-1]
+    assert queued == ["s0", "s1", "s2", "o0", "o1", "o2", "later"]  # refused ones went nowhere
+
+
+def test_only_a_key_that_may_pin_reaches_an_inactive_version(redis_stack: Stack) -> None:
+    sync = redis_stack.redis_client()
+    sync.set(names.ACTIVE_VERSION, "v2")
+    agent = Sender("d" * 16)
+
+    async def scenario() -> list[Routed]:
+        client = _async_client(redis_stack)
+        outbox = RequestOutbox(client)
+        try:
+            return [
+                await outbox.send("inactive", agent, pinned="v1"),
+                await outbox.send("active", agent, pinned="v2"),
+                await outbox.send("admin", ADMIN, pinned="v1"),
+            ]
+        finally:
+            await client.aclose()
+
+    refused, active, admin = asyncio.run(scenario())
+    assert refused == Routed(pin_refused=True)
+    assert active.version == "v2" and admin.version == "v1"
+    assert sync.lrange(names.requests_list("v1"), 0, -1) == ["admin"]

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-import requests
 from stack import REPO, Stack, running_stack, wait_for
 
 from shared.tools.steady_load import BackgroundLoad
@@ -62,7 +61,9 @@ def realty(stack: Stack, *args: str, **settings: str) -> subprocess.CompletedPro
 def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, future_rows: list[dict]):
     watch = PointerWatch(pooled)
     watch.start()
-    load = BackgroundLoad(pooled.api_url, future_rows, rate=RATE, seconds=SECONDS)
+    load = BackgroundLoad(
+        pooled.api_url, future_rows, key=pooled.admin_key, rate=RATE, seconds=SECONDS
+    )
     load.start()
     time.sleep(2)
     forward = realty(pooled, "rollout", "v2")
@@ -99,7 +100,7 @@ def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, future_rows
 
 
 def test_activation_is_refused_for_a_version_without_workers(pooled: Stack):
-    response = requests.post(f"{pooled.api_url}/v1/models/v2/activate", timeout=10)
+    response = pooled.http.post(f"{pooled.api_url}/v1/models/v2/activate", timeout=10)
     assert response.status_code == 409
     assert "no warm worker serves v2" in response.json()["detail"]
     assert pooled.redis_client().get(names.ACTIVE_VERSION) == "v1"
@@ -107,9 +108,13 @@ def test_activation_is_refused_for_a_version_without_workers(pooled: Stack):
 
 def test_pinned_request_goes_to_its_version_or_gets_409(pooled: Stack, future_rows: list[dict]):
     url = f"{pooled.api_url}/v1/predict"
-    pinned = requests.post(url, json=future_rows[0], headers={"X-Model-Version": "v1"}, timeout=10)
+    pinned = pooled.http.post(
+        url, json=future_rows[0], headers={"X-Model-Version": "v1"}, timeout=10
+    )
     assert pinned.json()["model_version"] == "v1"
-    missing = requests.post(url, json=future_rows[0], headers={"X-Model-Version": "v2"}, timeout=10)
+    missing = pooled.http.post(
+        url, json=future_rows[0], headers={"X-Model-Version": "v2"}, timeout=10
+    )
     assert missing.status_code == 409
     assert "v2" in missing.json()["detail"]
 
@@ -124,16 +129,16 @@ def test_rollout_to_a_missing_version_changes_nothing(pooled: Stack):
 
 def test_a_batch_job_keeps_its_version_through_a_rollout(pooled: Stack, future_rows: list[dict]):
     rows = [future_rows[i % len(future_rows)] for i in range(20_000)]
-    accepted = requests.post(f"{pooled.api_url}/v1/batch", json={"rows": rows}, timeout=60)
+    accepted = pooled.http.post(f"{pooled.api_url}/v1/batch", json={"rows": rows}, timeout=60)
     assert accepted.json()["model_version"] == "v1"
     forward = realty(pooled, "rollout", "v2")
     assert forward.returncode == 0, forward.stdout + forward.stderr
     assert "moved" not in forward.stdout  # the old workers finished the job's chunks themselves
     status_url = accepted.json()["status_url"]
     wait_for(
-        lambda: requests.get(status_url, timeout=10).json()["status"] == "succeeded", 60, "job"
+        lambda: pooled.http.get(status_url, timeout=10).json()["status"] == "succeeded", 60, "job"
     )
-    done = requests.get(status_url, timeout=30).json()
+    done = pooled.http.get(status_url, timeout=30).json()
     assert done["model_version"] == "v1"
     assert {r["model_version"] for r in done["results"]} == {"v1"}
     assert [r["row"] for r in done["results"]] == list(range(20_000))

@@ -16,7 +16,9 @@ def test_scaling_workers_one_to_three_to_one_under_load_loses_nothing(
     with running_stack(
         tmp_path, workers=0, pools=("pool1",), active="v1", model_dir=two_bundles
     ) as stack:
-        load = BackgroundLoad(stack.api_url, future_rows, rate=RATE, seconds=SECONDS)
+        load = BackgroundLoad(
+            stack.api_url, future_rows, key=stack.admin_key, rate=RATE, seconds=SECONDS
+        )
         load.start()
         time.sleep(2)
         extra = [stack.start_pool(name, wait_for_version="v1") for name in ("pool2", "pool3")]

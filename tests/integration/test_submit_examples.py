@@ -12,7 +12,8 @@ spec.loader.exec_module(submit_examples)
 
 
 def test_submit_examples_succeeds_for_all_rows_single_and_batch(stack: Stack):
-    summary = submit_examples.run(stack.api_url, REPO / "data" / "future_unseen_examples.csv", 120)
+    csv_path = REPO / "data" / "future_unseen_examples.csv"
+    summary = submit_examples.run(stack.api_url, csv_path, 120, key=stack.admin_key)
     assert summary.failures == []
     assert summary.rows_ok == 100
     assert summary.batch_status == "succeeded"

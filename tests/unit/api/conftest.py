@@ -8,14 +8,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from fake_keys import KEYS, bearer
 from fastapi.testclient import TestClient
 
+from api.auth import Caller
 from api.deps import Services
-from api.errors import NotFoundError, VersionNotServedError
+from api.errors import NotFoundError, UnauthorizedError, VersionNotServedError
 from api.main import create_app
 from api.schemas import BatchStatus
 from shared.model.manifest import Manifest
 from shared.settings import Settings
+from shared.wire.api_keys import Role
 from shared.wire.messages import AnyReply, EstimateReply, PriceRange
 
 ZIPCODES = ["98118", "98103"]
@@ -70,11 +73,11 @@ class FakeVersions:
     async def manifest(self, version: str) -> Manifest:
         return manifest(version)
 
-    async def serving(self, pinned: str | None = None) -> Manifest:
+    async def serving(self, pinned: str | None, caller: Caller) -> Manifest:
         self._maybe_fail()
         return manifest(pinned or "v2")
 
-    async def activate(self, version: str) -> str | None:
+    async def activate(self, version: str, actor: str) -> str | None:
         if self.workers == 0:
             raise VersionNotServedError(f"no warm worker serves {version}")
         self.activated.append(version)
@@ -100,9 +103,17 @@ class FakePredictions:
     fail: Exception | None = None
     asked: list[dict[str, Any]] = field(default_factory=list)
 
-    async def predict(self, house: dict[str, Any], pinned=None, variant="full", explain=False):
+    async def predict(
+        self, house: dict[str, Any], caller: Caller, pinned=None, variant="full", explain=False
+    ):
         self.asked.append(
-            {"house": house, "pinned": pinned, "variant": variant, "explain": explain}
+            {
+                "house": house,
+                "caller": caller.name,
+                "pinned": pinned,
+                "variant": variant,
+                "explain": explain,
+            }
         )
         if self.fail is not None:
             raise self.fail
@@ -114,11 +125,15 @@ class FakeBatchJobs:
     submitted: list[list[dict[str, Any]]] = field(default_factory=list)
     statuses: dict[str, BatchStatus] = field(default_factory=dict)
 
-    async def submit(self, rows, version: str) -> str:
-        self.submitted.append(list(rows))
-        return f"job{len(self.submitted)}"
+    owners: dict[str, str] = field(default_factory=dict)
 
-    async def status(self, job_id: str) -> BatchStatus:
+    async def submit(self, rows, version: str, caller: Caller) -> str:
+        self.submitted.append(list(rows))
+        job_id = f"job{len(self.submitted)}"
+        self.owners[job_id] = caller.name
+        return job_id
+
+    async def status(self, job_id: str, caller: Caller) -> BatchStatus:
         if job_id not in self.statuses:
             raise NotFoundError(f"no batch job {job_id!r}")
         return self.statuses[job_id]
@@ -130,11 +145,20 @@ class FakeInbox:
 
 
 @dataclass
+class FakeAuthenticator:
+    async def caller(self, key: str | None) -> Caller:
+        if key not in KEYS:
+            raise UnauthorizedError("the API key is wrong or has been revoked")
+        return KEYS[key]
+
+
+@dataclass
 class Fakes:
     versions: FakeVersions = field(default_factory=FakeVersions)
     predictions: FakePredictions = field(default_factory=FakePredictions)
     batch_jobs: FakeBatchJobs = field(default_factory=FakeBatchJobs)
     inbox: FakeInbox = field(default_factory=FakeInbox)
+    authenticator: FakeAuthenticator = field(default_factory=FakeAuthenticator)
 
 
 @pytest.fixture
@@ -144,7 +168,7 @@ def fakes() -> Fakes:
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(max_batch_rows=150, retry_after_s=7, admin_token=None)
+    return Settings(max_batch_rows=150, retry_after_s=7)
 
 
 @pytest.fixture
@@ -159,6 +183,7 @@ def app_on(fakes: Fakes) -> Callable[[Settings], AbstractContextManager[TestClie
     def running(settings: Settings) -> Iterator[TestClient]:
         app = create_app(settings, services)
         with TestClient(app, raise_server_exceptions=False) as test_client:
+            test_client.headers.update(bearer(Role.BATCH))
             yield test_client
 
     return running

@@ -3,7 +3,11 @@
 import subprocess
 import sys
 
+import pytest
+from fake_keys import KEY_OF, bearer
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from shared.wire.api_keys import Role
 
 
 def test_models_lists_versions_with_their_workers_and_area(client):
@@ -12,27 +16,59 @@ def test_models_lists_versions_with_their_workers_and_area(client):
     assert model["workers"] == 2 and model["zipcodes"] == ["98118", "98103"]
 
 
-def test_activation_moves_the_pointer_and_says_what_it_replaced(client, fakes):
-    answer = client.post("/v1/models/v3/activate")
+def test_activation_by_an_admin_moves_the_pointer_and_says_what_it_replaced(client, fakes):
+    answer = client.post("/v1/models/v3/activate", headers=bearer(Role.ADMIN))
     assert answer.json() == {"active": "v3", "previous": "v1"}
     assert fakes.versions.activated == ["v3"]
 
 
-def test_activation_needs_the_admin_token_once_one_is_set(app_on, fakes, settings):
-    with app_on(settings.model_copy(update={"admin_token": "s3cret"})) as client:
-        assert client.post("/v1/models/v3/activate").status_code == 401
-        wrong = {"Authorization": "Bearer nope"}
-        assert client.post("/v1/models/v3/activate", headers=wrong).status_code == 401
-        assert fakes.versions.activated == []
-        right = {"Authorization": "Bearer s3cret"}
-        assert client.post("/v1/models/v3/activate", headers=right).status_code == 200
-    assert fakes.versions.activated == ["v3"]
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Authorization": ""}, 401),
+        ({"Authorization": "Bearer rk_0000000000000009_" + "x" * 43}, 401),
+        ({"Authorization": "Basic YWRtaW46YWRtaW4="}, 401),
+        (bearer(Role.AGENT), 403),
+        (bearer(Role.BATCH), 403),
+        (bearer(Role.ADMIN) | {"Origin": "https://elsewhere.example"}, 403),
+    ],
+    ids=["no-key", "unknown-key", "not-bearer", "agent", "batch", "cross-site"],
+)
+def test_only_an_admin_key_from_no_other_site_may_activate(client, fakes, headers, status):
+    assert client.post("/v1/models/v3/activate", headers=headers).status_code == status
+    assert fakes.versions.activated == []
+
+
+def test_the_service_s_own_origin_and_the_x_api_key_header_are_accepted(client, fakes):
+    headers = {"Authorization": "", "X-API-Key": KEY_OF[Role.ADMIN], "Origin": "http://testserver"}
+    assert client.post("/v1/models/v3/activate", headers=headers).status_code == 200
+
+
+def test_a_version_name_that_is_not_one_is_refused_before_anything_else(client, fakes):
+    answer = client.post("/v1/models/..%2F..%2Fx/activate", headers=bearer(Role.ADMIN))
+    assert answer.status_code in (404, 422)
+    assert fakes.versions.activated == []
 
 
 def test_activating_a_version_nobody_serves_is_a_409(client, fakes):
     fakes.versions.workers = 0
-    assert client.post("/v1/models/v3/activate").status_code == 409
+    assert client.post("/v1/models/v3/activate", headers=bearer(Role.ADMIN)).status_code == 409
     assert fakes.versions.activated == []
+
+
+def test_every_route_but_health_needs_a_key(client):
+    client.headers.pop("Authorization")
+    for method, path in [
+        ("GET", "/v1/models"),
+        ("GET", "/metrics"),
+        ("POST", "/v1/predict"),
+        ("POST", "/v1/predict/minimal"),
+        ("POST", "/v1/batch"),
+        ("GET", "/v1/batch/j1"),
+    ]:
+        assert client.request(method, path, json={}).status_code == 401, path
+    assert client.get("/health/live").status_code == 200
+    assert client.get("/health/ready").status_code == 200
 
 
 def test_ready_needs_an_active_version_with_workers_and_a_reply_reader(client, fakes):
@@ -51,8 +87,9 @@ def test_ready_is_a_503_while_redis_is_away_and_live_stays_200(client, fakes):
     assert client.get("/health/live").status_code == 200
 
 
-def test_metrics_show_queue_depths_workers_and_the_active_version(client):
-    text = client.get("/metrics").text
+def test_metrics_are_for_admins(client):
+    assert client.get("/metrics", headers=bearer(Role.AGENT)).status_code == 403
+    text = client.get("/metrics", headers=bearer(Role.ADMIN)).text
     assert 'realty_queue_depth{queue="batch",version="v2"} 3.0' in text
     assert 'realty_live_workers{version="v2"} 2.0' in text
     assert 'realty_active{version="v2"} 1.0' in text

@@ -2,12 +2,16 @@
 
 import hashlib
 import json
+import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import sklearn
+from pydantic import SecretStr
 
 from shared.model.bundles import (
     DEMOGRAPHICS_FILE,
@@ -22,7 +26,9 @@ from shared.model.bundles import (
 )
 from shared.model.contract import BASELINE
 from shared.model.kinds.baseline import BaselineModel
+from shared.model.signing import SIGNATURE_FILE, signature
 
+KEY = SecretStr(secrets.token_urlsafe(32))
 DEMOGRAPHICS = pd.DataFrame({"ppltn_qty": [2.0, 1.0], "zipcode": ["98002", "01001"]})
 BASELINE_FILES = {DEMOGRAPHICS_FILE, "model.json", "train-x.npy", "train-y.npy"}
 
@@ -39,7 +45,17 @@ def write(model_dir: Path, constant: float = 500_000.0) -> Manifest:
         data_files={"kc_house_data.csv": "abc"},
         metrics={"test": {"r2": 0.5}},
         training={"rows": 2},
+        key=KEY,
     )
+
+
+def edit_manifest(bundle_dir: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """`change` the manifest and sign it again: what a signed manifest still cannot do."""
+    manifest = json.loads((bundle_dir / MANIFEST_FILE).read_text())
+    change(manifest)
+    raw = json.dumps(manifest).encode()
+    (bundle_dir / MANIFEST_FILE).write_bytes(raw)
+    (bundle_dir / SIGNATURE_FILE).write_bytes(signature(KEY, raw))
 
 
 def test_first_bundle_is_v1_and_the_next_is_v2(tmp_path: Path) -> None:
@@ -95,7 +111,7 @@ def test_loaded_bundle_predicts_like_the_written_model_and_keeps_zipcodes_as_tex
     tmp_path: Path,
 ) -> None:
     write(tmp_path, constant=123.0)
-    bundle = load_bundle(tmp_path, "v1")
+    bundle = load_bundle(tmp_path, "v1", key=KEY)
     assert bundle.version == "v1"
     houses = pd.DataFrame({"ppltn_qty": [0.0, 9.0]})
     assert bundle.model.variant("full").predict_matrix(houses).tolist() == [123.0, 123.0]
@@ -109,29 +125,25 @@ def test_loading_a_tampered_file_raises_bundle_error(tmp_path: Path, name: str) 
     with (tmp_path / "v1" / name).open("ab") as handle:
         handle.write(b"\n")
     with pytest.raises(BundleError, match="checksum"):
-        load_bundle(tmp_path, "v1")
+        load_bundle(tmp_path, "v1", key=KEY)
 
 
 def test_loading_a_bundle_trained_with_another_scikit_learn_raises_bundle_error(
     tmp_path: Path,
 ) -> None:
     write(tmp_path)
-    path = tmp_path / "v1" / MANIFEST_FILE
-    manifest = json.loads(path.read_text())
-    manifest["libraries"]["scikit-learn"] = "0.24.2"
-    path.write_text(json.dumps(manifest))
+    edit_manifest(tmp_path / "v1", lambda m: m["libraries"].update({"scikit-learn": "0.24.2"}))
     with pytest.raises(BundleError, match=r"scikit-learn 0\.24\.2"):
-        load_bundle(tmp_path, "v1")
+        load_bundle(tmp_path, "v1", key=KEY)
 
 
 def test_a_bundle_of_the_pickled_format_is_refused_with_a_reason(tmp_path: Path) -> None:
     write(tmp_path)
-    path = tmp_path / "v1" / MANIFEST_FILE
-    manifest = json.loads(path.read_text())
-    del manifest["format"]  # what the first format's manifests look like
-    path.write_text(json.dumps(manifest))
+    # What the first format's manifests look like (they were never signed: signed here to
+    # reach the format check).
+    edit_manifest(tmp_path / "v1", lambda m: m.pop("format"))
     with pytest.raises(BundleError, match=r"format 1; this code reads format 2.*retrain"):
-        load_bundle(tmp_path, "v1")
+        load_bundle(tmp_path, "v1", key=KEY)
 
 
 def test_a_bundle_of_an_older_format_is_listed_but_never_the_one_to_serve(tmp_path: Path) -> None:
@@ -148,18 +160,15 @@ def test_a_bundle_of_an_older_format_is_listed_but_never_the_one_to_serve(tmp_pa
     assert latest_version(tmp_path) == "v2"
 
 
-@pytest.mark.parametrize("name", ["../v2/model.json", MANIFEST_FILE, "absent.npy"])
+@pytest.mark.parametrize("name", ["../v2/model.json", MANIFEST_FILE, SIGNATURE_FILE, "absent.npy"])
 def test_a_manifest_listing_anything_but_a_file_of_its_bundle_is_refused(
     tmp_path: Path, name: str
 ) -> None:
     write(tmp_path)
     write(tmp_path)
-    path = tmp_path / "v1" / MANIFEST_FILE
-    manifest = json.loads(path.read_text())
-    manifest["files"][name] = "0" * 64
-    path.write_text(json.dumps(manifest))
+    edit_manifest(tmp_path / "v1", lambda m: m["files"].update({name: "0" * 64}))
     with pytest.raises(BundleError, match="not a file of it"):
-        load_bundle(tmp_path, "v1")
+        load_bundle(tmp_path, "v1", key=KEY)
 
 
 def test_loading_a_missing_version_raises_bundle_error_listing_those_available(
@@ -168,7 +177,7 @@ def test_loading_a_missing_version_raises_bundle_error_listing_those_available(
     write(tmp_path)
     write(tmp_path)
     with pytest.raises(BundleError, match=r"'v7'.*available: v1, v2"):
-        load_bundle(tmp_path, "v7")
+        load_bundle(tmp_path, "v7", key=KEY)
 
 
 def test_versions_are_ordered_numerically_so_v10_is_latest(tmp_path: Path) -> None:

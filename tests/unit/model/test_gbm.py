@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import SecretStr
 
 from shared.model.bundles import Manifest, load_bundle
 from shared.model.contract import GBM, MINIMAL_FIELDS, cents
@@ -22,9 +23,9 @@ METRICS_LOWER = ("mae", "rmse", "mape", "median_ape")
 
 
 @pytest.fixture(scope="module")
-def predictor(trained_gbm: tuple[Settings, Manifest]) -> Predictor:
+def predictor(trained_gbm: tuple[Settings, Manifest], bundle_key: SecretStr) -> Predictor:
     settings, manifest = trained_gbm
-    return Predictor(load_bundle(settings.model_dir, manifest.version))
+    return Predictor(load_bundle(settings.model_dir, manifest.version, key=bundle_key))
 
 
 @pytest.fixture(scope="module")
@@ -186,10 +187,10 @@ def test_manifest_records_variants_ranges_and_the_lightgbm_version(
 
 
 def test_baseline_answers_both_variants_with_the_same_knn_and_no_extras(
-    trained: tuple[Settings, Manifest], future: pd.DataFrame
+    trained: tuple[Settings, Manifest], future: pd.DataFrame, bundle_key: SecretStr
 ) -> None:
     settings, manifest = trained
-    baseline = Predictor(load_bundle(settings.model_dir, manifest.version))
+    baseline = Predictor(load_bundle(settings.model_dir, manifest.version, key=bundle_key))
     np.testing.assert_array_equal(
         baseline.predict(future, "minimal"), baseline.predict(future[list(MINIMAL_FIELDS)])
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import SecretStr
 
 from shared.model.bundles import Manifest, load_bundle
 from shared.model.contract import cents
@@ -18,9 +19,9 @@ from shared.settings import Settings
 
 
 @pytest.fixture(scope="module")
-def predictor(trained: tuple[Settings, Manifest]) -> Predictor:
+def predictor(trained: tuple[Settings, Manifest], bundle_key: SecretStr) -> Predictor:
     settings, manifest = trained
-    return Predictor(load_bundle(settings.model_dir, manifest.version))
+    return Predictor(load_bundle(settings.model_dir, manifest.version, key=bundle_key))
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import SecretStr
 from sklearn.metrics import r2_score
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
@@ -22,25 +23,25 @@ def test_baseline_reproduces_the_clients_test_r2(trained: tuple[Settings, Manife
 
 
 def test_bundled_model_scores_the_clients_r2_on_the_clients_own_split(
-    trained: tuple[Settings, Manifest], client_xy_split: tuple
+    trained: tuple[Settings, Manifest], client_xy_split: tuple, bundle_key: SecretStr
 ) -> None:
     settings, manifest = trained
     _, x_test, _, y_test = client_xy_split
-    model = load_bundle(settings.model_dir, manifest.version).model
+    model = load_bundle(settings.model_dir, manifest.version, key=bundle_key).model
     r2 = r2_score(y_test, model.predict(x_test))
     assert round(r2, 3) == 0.728
     assert r2 == pytest.approx(manifest.metrics["test"]["r2"], abs=1e-12)
 
 
 def test_a_loaded_bundle_predicts_exactly_as_the_clients_own_pipeline(
-    trained: tuple[Settings, Manifest], client_xy_split: tuple
+    trained: tuple[Settings, Manifest], client_xy_split: tuple, bundle_key: SecretStr
 ) -> None:
     """The bundle keeps the training rows, not the fitted pipeline: refitted from them when
     loaded, it must give what the client's script fitted on its own frame gives."""
     settings, manifest = trained
     x_train, x_test, y_train, _ = client_xy_split
     clients = make_pipeline(RobustScaler(), KNeighborsRegressor()).fit(x_train, y_train)
-    model = load_bundle(settings.model_dir, manifest.version).model
+    model = load_bundle(settings.model_dir, manifest.version, key=bundle_key).model
     np.testing.assert_array_equal(model.predict(x_test), clients.predict(x_test))
     np.testing.assert_array_equal(model.predict(x_train), clients.predict(x_train))
 

@@ -3,6 +3,7 @@
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from shared.model.bundles import load_bundle
 from shared.model.predictor import Predictor
@@ -18,9 +19,9 @@ from worker.microbatch import answer
 
 
 @pytest.fixture(scope="module")
-def predictor(trained) -> Predictor:
+def predictor(trained, bundle_key: SecretStr) -> Predictor:
     settings, manifest = trained
-    return Predictor(load_bundle(settings.model_dir, manifest.version))
+    return Predictor(load_bundle(settings.model_dir, manifest.version, key=bundle_key))
 
 
 def request(house: dict[str, Any], variant: Variant = "full", n: int = 0) -> PredictRequest:
