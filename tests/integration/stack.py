@@ -114,6 +114,19 @@ class Stack:
         self.http = requests.Session()
         self.http.headers["Authorization"] = f"Bearer {self.admin_key}"
 
+    def realty(self, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+        """The `realty` command beside the stack, as an operator runs it; `settings` become
+        REALTY_* variables of that run only."""
+        env = self.env | {f"REALTY_{k.upper()}": v for k, v in settings.items()}
+        return subprocess.run(
+            [sys.executable, "-m", "shared.tools.cli", *args],
+            cwd=REPO,
+            env=env | {"COLUMNS": "200"},  # tables unwrapped, for the assertions
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     def key(self, name: str, role: Role, rate_per_s: float | None = None) -> str:
         """A new API key of `role`, straight into the stack's Redis."""
         return KeyRegistry(self.redis_client()).create(name, role, rate_per_s)

@@ -2,17 +2,14 @@
 actions refused to others and to cross-site browsers, per-key quotas, jobs readable only by
 their key, and the audit list."""
 
-import os
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from stack import REPO, Stack, running_stack, wait_for
+from stack import Stack, running_stack, wait_for
 
 from shared.wire import names
 from shared.wire.api_keys import Role
@@ -20,24 +17,12 @@ from shared.wire.api_keys import Role
 pytestmark = pytest.mark.integration
 
 
-def realty(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    """The `realty` command beside the stack, as an operator runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "shared.tools.cli", *args],
-        cwd=REPO,
-        env=os.environ | stack.env | {"COLUMNS": "200"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def as_key(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
 def test_a_key_made_with_realty_works_for_its_role_until_revoked(stack: Stack, house: dict):
-    made = realty(stack, "keys", "create", "anna.lee", "--role", "agent")
+    made = stack.realty("keys", "create", "anna.lee", "--role", "agent")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip().splitlines()[-1]
     assert key.startswith("rk_") and " " not in key
@@ -49,10 +34,10 @@ def test_a_key_made_with_realty_works_for_its_role_until_revoked(stack: Stack, h
         f"{stack.api_url}/v1/batch", json={"rows": [house]}, headers=as_key(key), timeout=30
     )
     assert batch.status_code == 403 and "batch" in batch.json()["detail"]
-    listed = realty(stack, "keys", "list")
+    listed = stack.realty("keys", "list")
     assert "anna.lee" in listed.stdout and key not in listed.stdout
 
-    assert realty(stack, "keys", "revoke", "anna.lee").returncode == 0
+    assert stack.realty("keys", "revoke", "anna.lee").returncode == 0
     time.sleep(float(stack.env.get("REALTY_KEY_CACHE_S", 1.0)) + 0.2)
     revoked = requests.post(predict, json=house, headers=as_key(key), timeout=30)
     assert revoked.status_code == 401
@@ -84,7 +69,7 @@ def test_activation_is_for_admins_from_no_other_site_and_is_audited(stack: Stack
     assert requests.post(url, timeout=10).status_code == 401
     assert client.get(names.ACTIVE_VERSION) == active
     assert stack.http.post(url, timeout=10).status_code == 200  # the same version: harmless
-    trail = realty(stack, "audit", "--count", "5")
+    trail = stack.realty("audit", "--count", "5")
     assert trail.returncode == 0 and "activate" in trail.stdout and "admin" in trail.stdout
     assert stack.admin_key not in trail.stdout
 

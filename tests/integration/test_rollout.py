@@ -1,13 +1,11 @@
 """Rolling out a new model version, and back, under steady load: nobody notices."""
 
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from stack import REPO, Stack, running_stack, wait_for
+from stack import Stack, running_stack, wait_for
 
 from shared.tools.steady_load import BackgroundLoad
 from shared.wire import names
@@ -46,18 +44,6 @@ class PointerWatch(threading.Thread):
             time.sleep(0.01)
 
 
-def realty(stack: Stack, *args: str, **settings: str) -> subprocess.CompletedProcess:
-    env = stack.env | {f"REALTY_{k.upper()}": v for k, v in settings.items()}
-    return subprocess.run(
-        [sys.executable, "-m", "shared.tools.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, future_rows: list[dict]):
     watch = PointerWatch(pooled)
     watch.start()
@@ -66,10 +52,10 @@ def test_rollout_and_rollback_under_load_lose_nothing(pooled: Stack, future_rows
     )
     load.start()
     time.sleep(2)
-    forward = realty(pooled, "rollout", "v2")
+    forward = pooled.realty("rollout", "v2")
     assert forward.returncode == 0, forward.stdout + forward.stderr
     assert pooled.nodes("v1") == [], "old workers still registered after the rollout"
-    back = realty(pooled, "rollback")
+    back = pooled.realty("rollback")
     assert back.returncode == 0, back.stdout + back.stderr
     assert pooled.nodes("v2") == []
     run = load.finish()
@@ -120,7 +106,7 @@ def test_pinned_request_goes_to_its_version_or_gets_409(pooled: Stack, future_ro
 
 
 def test_rollout_to_a_missing_version_changes_nothing(pooled: Stack):
-    failed = realty(pooled, "rollout", "v9", rollout_warm_timeout_s="3")
+    failed = pooled.realty("rollout", "v9", rollout_warm_timeout_s="3")
     assert failed.returncode == 1
     assert "did not become warm" in failed.stderr
     assert pooled.redis_client().get(names.ACTIVE_VERSION) == "v1"
@@ -131,7 +117,7 @@ def test_a_batch_job_keeps_its_version_through_a_rollout(pooled: Stack, future_r
     rows = [future_rows[i % len(future_rows)] for i in range(20_000)]
     accepted = pooled.http.post(f"{pooled.api_url}/v1/batch", json={"rows": rows}, timeout=60)
     assert accepted.json()["model_version"] == "v1"
-    forward = realty(pooled, "rollout", "v2")
+    forward = pooled.realty("rollout", "v2")
     assert forward.returncode == 0, forward.stdout + forward.stderr
     assert "moved" not in forward.stdout  # the old workers finished the job's chunks themselves
     status_url = accepted.json()["status_url"]

@@ -7,15 +7,13 @@ import os
 import pickle
 import shlex
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from stack import REPO, Stack, running_stack, wait_for
+from stack import Stack, running_stack, wait_for
 
 from shared.model.data import sha256_file
 from shared.wire import names
@@ -61,18 +59,6 @@ def plant_malicious_bundle(model_dir: Path, marker: Path) -> None:
     (model_dir / "v3" / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
 
-def realty(stack: Stack, *args: str, **settings: str) -> subprocess.CompletedProcess:
-    env = stack.env | {f"REALTY_{k.upper()}": v for k, v in settings.items()}
-    return subprocess.run(
-        [sys.executable, "-m", "shared.tools.cli", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def predicted_by(stack: Stack, house: dict[str, Any]) -> str:
     answer = stack.http.post(f"{stack.api_url}/v1/predict", json=house, timeout=10)
     assert answer.status_code == 200, answer.text
@@ -98,7 +84,7 @@ def test_a_rollout_to_an_edited_bundle_fails_runs_nothing_and_the_old_version_se
     marker = tmp_path / "pwned"
     plant_malicious_bundle(Path(trusted.env["REALTY_MODEL_DIR"]), marker)
 
-    run = realty(trusted, "rollout", "v3", rollout_warm_timeout_s="8")
+    run = trusted.realty("rollout", "v3", rollout_warm_timeout_s="8")
 
     assert run.returncode != 0, run.stdout + run.stderr
     assert "v3 did not become warm" in run.stderr
