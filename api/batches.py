@@ -23,6 +23,10 @@ from shared.wire import names
 from shared.wire.jobs import chunk_bounds, encode_rows
 from shared.wire.messages import ChunkTask, JobRecord
 
+# The suffixes that make a job's results and errors keys from its key (shared/wire/names.py).
+_RESULTS = names.job_results_key("j").removeprefix(names.job_key("j"))
+_ERRORS = names.job_errors_key("j").removeprefix(names.job_key("j"))
+
 # A key's batch quota, checked and its new job reserved in one step. KEYS[1]: the key's jobs
 # (sorted set scored by submit time). ARGV: now, most jobs, most rows, the new job's rows and id,
 # how long a reserved job may take to appear. Finished or expired jobs leave the set here.
@@ -38,8 +42,8 @@ for i = 1, #jobs, 2 do
     if now - at > tonumber(ARGV[6]) then redis.call('ZREM', KEYS[1], id) else count = count + 1 end
   else
     local chunks = tonumber(redis.call('HGET', job, 'chunks'))
-    local done = redis.call('HLEN', job .. ':results')
-    if done >= chunks or redis.call('EXISTS', job .. ':errors') == 1 then
+    local done = redis.call('HLEN', job .. '{_RESULTS}')
+    if done >= chunks or redis.call('EXISTS', job .. '{_ERRORS}') == 1 then
       redis.call('ZREM', KEYS[1], id)
     else
       count = count + 1
