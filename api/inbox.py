@@ -30,6 +30,7 @@ class ReplyInbox:
         self.key = names.reply_inbox(uuid.uuid4().hex)
         self.redis = redis
         self._waiting: dict[str, asyncio.Future[AnyReply]] = {}
+        self.late_replies = 0
         self._reader: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -72,8 +73,12 @@ class ReplyInbox:
             log.error("reply inbox: dropped a malformed reply: %.200s", raw)
             return
         future = self._waiting.get(reply.request_id)
-        if future is not None and not future.done():
-            future.set_result(reply)
+        if future is None or future.done():
+            # Its caller has gone (504) or was answered already: workers should never do this.
+            self.late_replies += 1
+            log.warning("reply inbox: a reply to %s came after its caller left", reply.request_id)
+            return
+        future.set_result(reply)
 
     def _fail_waiting(self, exc: Exception) -> None:
         for future in self._waiting.values():

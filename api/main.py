@@ -43,11 +43,13 @@ async def connect(settings: Settings) -> AsyncIterator[Services]:
     celery = make_celery(settings)
     versions = ServedVersions(redis, settings)
     await _register_admin_key(redis, settings)
+    outbox = RequestOutbox(redis, settings)
+    await outbox.sync_clock()
     try:
         yield Services(
             settings=settings,
             versions=versions,
-            predictions=Predictions(RequestOutbox(redis), inbox, versions, redis, settings),
+            predictions=Predictions(outbox, inbox, versions, redis, settings),
             batch_jobs=BatchJobs(celery, JobStore(redis, settings), versions, settings),
             inbox=inbox,
             authenticator=Authenticator(redis, settings),

@@ -33,6 +33,13 @@ class ServedVersions:
         """Raises when Redis does not answer."""
         await self.redis.ping()
 
+    async def durable(self) -> bool:
+        """Whether Redis keeps what it is told on disk (AOF on and its last write good): a 202
+        promises the job survives a Redis crash. The fsync policy ("always") is set by the
+        command lines that start Redis; INFO cannot show it."""
+        info = await self.redis.info("persistence")
+        return info.get("aof_enabled") == 1 and info.get("aof_last_write_status") == "ok"
+
     async def active(self) -> str | None:
         return await self.redis.get(names.ACTIVE_VERSION)
 

@@ -84,6 +84,19 @@ class Settings(BaseSettings):
         "here (docs/operations.md, Tuning).",
     )
 
+    processing_lease_s: float = Field(
+        5.0,
+        description="A micro-batcher that has not renewed its lease for this long counts as "
+        "dead and its held requests are answered by another (worker/request_queue.py); above "
+        "the slowest batch (64 explained rows: about 1 s).",
+    )
+    queue_wait_s: float = Field(
+        2.0,
+        description="Longest a single prediction should wait in its version's queue: the "
+        "queue's depth limit is this times what the version's workers answer per second; "
+        "past it, 503 + Retry-After at once instead of a 504 at the deadline.",
+    )
+
     # --- rollout -----------------------------------------------------------------------------
     rollout_warm_timeout_s: float = Field(
         120.0, description="How long a rollout waits for the new version's workers to be warm."

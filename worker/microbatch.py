@@ -13,15 +13,16 @@ by themselves. Once the last batch held more than one request it can also wait u
 `microbatch_max_wait_ms` for more; off by default, since on the measured machine every extra
 wait cost more throughput than the larger batches saved (docs/operations.md, Tuning).
 
-Requests are `PredictRequest` messages in a Redis list, taken with RPOP: a process killed
-mid-batch loses the few requests it held, whose callers get a 504 at their deadline and may
-retry. That trade is made for the sync path only; batch jobs stay durable Celery tasks.
+Requests are `PredictRequest` messages in a Redis list, taken through `worker.request_queue`: a
+process killed mid-batch has its requests put back for another (none lost, none answered
+twice), and deadlines are judged on Redis's clock, not this host's.
 """
 
 import logging
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass
 
 import pandas as pd
 import redis
@@ -30,7 +31,6 @@ from pydantic import ValidationError
 from shared.model.demographics import UnknownZipcodeError
 from shared.model.predictor import Predictor
 from shared.settings import Settings
-from shared.wire import names
 from shared.wire.messages import (
     PREDICT_REQUEST,
     AnyReply,
@@ -40,7 +40,7 @@ from shared.wire.messages import (
     PredictRequest,
     Variant,
 )
-from shared.wire.replies import push_replies
+from worker.request_queue import RequestQueue, Taken
 
 log = logging.getLogger(__name__)
 
@@ -113,56 +113,104 @@ def _decode(items: list[str]) -> list[PredictRequest]:
     return requests
 
 
+@dataclass
+class ServiceRate:
+    """Requests per second this micro-batcher answers while busy (a moving average over
+    batches): what the API bounds the version's queue by. Batches grow with the load, so the
+    rate seen under load is the one that matters, and it is reached within a few batches."""
+
+    per_s: float = 0.0
+    weight: float = 0.2
+
+    def add(self, requests: int, seconds: float) -> None:
+        if requests and seconds > 0:
+            rate = requests / seconds
+            self.per_s = rate if not self.per_s else self.per_s + self.weight * (rate - self.per_s)
+
+
 class MicroBatcher(threading.Thread):
     def __init__(self, predictor: Predictor, client: redis.Redis, settings: Settings) -> None:
         super().__init__(name="realty-microbatch", daemon=True)
         self.predictor = predictor
-        self.client = client
-        self.queue = names.requests_list(predictor.version)
+        self.queue = RequestQueue(
+            client, predictor.version, settings.processing_lease_s, settings.reply_ttl_s
+        )
         self.max_size = settings.microbatch_max_size
         self.max_wait_s = settings.microbatch_max_wait_ms / 1000
-        self.reply_ttl_s = settings.reply_ttl_s
+        self.reap_every_s = settings.processing_lease_s / 3
+        self.rate = ServiceRate()
         self.stopping = threading.Event()
         self.last_size = 0
+        self._answered: list[tuple[PredictRequest, AnyReply]] | None = None
+        self._next_reap = 0.0
 
-    def take(self) -> list[str]:
-        """Block for the first request, then gather what else is waiting."""
-        first = self.client.brpop([self.queue], timeout=1)
+    def take(self) -> Taken:
+        """Send the last batch's replies and take what waits; when nothing does, block for the
+        first request, then gather what else is waiting."""
+        taken = self._exchange(self.max_size)
+        if taken.items:
+            return self._gather(taken)
+        self._reap_if_due()
+        first = self.queue.wait(timeout_s=1)
         if first is None:
-            return []
-        items = [first[1]]
-        give_up = time.monotonic() + (self.max_wait_s if self.last_size > 1 else 0)
-        while len(items) < self.max_size:
-            more = self.client.rpop(self.queue, self.max_size - len(items))
-            if more:
-                items.extend(more)
-            elif time.monotonic() >= give_up:
-                break
-            else:
-                time.sleep(0.0002)
-        return items
+            return taken
+        more = self._exchange(self.max_size - 1)
+        return self._gather(Taken([first, *more.items], more.now_ms, more.committed))
 
-    def serve(self, items: list[str]) -> None:
-        now = time.time()
-        requests = [r for r in _decode(items) if r.deadline > now]  # else: its 504 was sent
-        if not requests:
-            return
-        replies = answer(self.predictor, requests)
-        push_replies(self.client, zip(requests, replies, strict=True), self.reply_ttl_s)
+    def _exchange(self, take: int) -> Taken:
+        taken = self.queue.exchange(self._answered, take, self.rate.per_s)
+        if self._answered is not None and not taken.committed:
+            log.warning("micro-batcher: a held batch was requeued before it was answered")
+        self._answered = None
+        return taken
+
+    def _gather(self, taken: Taken) -> Taken:
+        """With `microbatch_max_wait_ms`, and only under load, wait a little for more."""
+        if self.last_size <= 1 or not self.max_wait_s:
+            return taken
+        items, now_ms = list(taken.items), taken.now_ms
+        give_up = time.monotonic() + self.max_wait_s
+        while len(items) < self.max_size and time.monotonic() < give_up:
+            time.sleep(0.0002)
+            more = self.queue.exchange(None, self.max_size - len(items), self.rate.per_s)
+            items += more.items
+            now_ms = more.now_ms
+        return Taken(items, now_ms, taken.committed)
+
+    def _reap_if_due(self) -> None:
+        if time.monotonic() >= self._next_reap:
+            self._next_reap = time.monotonic() + self.reap_every_s
+            if requeued := self.queue.reap():
+                log.warning("micro-batcher: requeued %d requests of a lost process", requeued)
+
+    def serve(self, taken: Taken) -> None:
+        """Answer the held requests; the replies go out with the next exchange. A request past
+        its deadline is dropped unanswered: its caller has had (or is about to get) its 504."""
+        started = time.perf_counter()
+        requests = [r for r in _decode(taken.items) if r.deadline_ms > taken.now_ms]
+        self._answered = list(zip(requests, answer(self.predictor, requests), strict=True))
+        self.rate.add(len(taken.items), time.perf_counter() - started)
 
     def run(self) -> None:
         while not self.stopping.is_set():
             try:
-                items = self.take()
-                if items:
-                    self.serve(items)
-                self.last_size = len(items)
+                taken = self.take()
+                if taken.items:
+                    self.serve(taken)
+                self.last_size = len(taken.items)
+                self._reap_if_due()
             except redis.RedisError as exc:  # Redis away: the API answers 503 meanwhile
                 log.warning("micro-batcher: %s", exc)
                 self.stopping.wait(1)
             except Exception:  # never die silently while the heartbeat says "ready"
                 log.exception("micro-batcher: unexpected error; continuing")
+                self._answered = []  # let the held batch go (its callers get 504), not hold it
                 self.stopping.wait(0.1)
+        try:  # the last batch's replies, then leave
+            self._exchange(0)
+            self.queue.release()
+        except redis.RedisError as exc:  # the reaper requeues what is held
+            log.warning("micro-batcher: could not hand over on stopping: %s", exc)
 
     def stop(self) -> None:
         self.stopping.set()

@@ -22,6 +22,7 @@ async def ready(versions: VersionsDep, inbox: InboxDep, settings: SettingsDep) -
         await versions.ping()
         active = await versions.active()
         workers = await versions.live_workers(active) if active else 0
+        durable = await versions.durable()
     except RedisError as exc:
         return JSONResponse({"status": "unavailable", "redis": f"unreachable: {exc}"}, 503, retry)
     body = {"status": "ready", "redis": "ok", "active_version": active, "workers": workers}
@@ -29,6 +30,8 @@ async def ready(versions: VersionsDep, inbox: InboxDep, settings: SettingsDep) -
         body |= {"status": "unavailable", "reason": "no model version is active yet"}
     elif workers == 0:
         body |= {"status": "unavailable", "reason": f"no worker serves model {active}"}
+    elif not durable:
+        body |= {"status": "unavailable", "reason": "Redis runs without persistence (AOF)"}
     elif not inbox.reading:
         body |= {"status": "unavailable", "reason": "this API process reads no replies"}
     if body["status"] == "ready":

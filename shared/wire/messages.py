@@ -31,7 +31,10 @@ class PredictRequest(_Message):
     variant: Variant = "full"
     explain: bool = False
     pinned: bool = Field(False, description="Only the version it was sent to may answer it.")
-    deadline: float = Field(description="Unix time after which its caller has had its 504.")
+    deadline_ms: int = Field(
+        description="Redis server time (TIME, in ms) after which it must not be started: its "
+        "caller is told 504 soon after. On Redis's clock, so hosts' clocks do not matter."
+    )
 
 
 PREDICT_REQUEST: TypeAdapter[PredictRequest] = TypeAdapter(PredictRequest)

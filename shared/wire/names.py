@@ -27,6 +27,29 @@ def requests_list(version: str) -> str:
     return f"realty:requests:{version}"
 
 
+def processing_owners(version: str) -> str:
+    """Set of the micro-batchers (owners) taking the version's requests: what the reaper walks."""
+    return f"realty:processing:{version}"
+
+
+def processing_list(version: str, owner: str) -> str:
+    """The requests one micro-batcher has taken and not yet answered: put back in
+    `requests_list` by the reaper if the owner's lease lapses (it was killed)."""
+    return f"realty:processing:{version}:{owner}"
+
+
+def processing_lease(version: str, owner: str) -> str:
+    """Held (with an expiry) while its micro-batcher lives; its value is the batcher's measured
+    rate, in requests per second, from which the version's queue depth limit is derived."""
+    return f"realty:lease:{version}:{owner}"
+
+
+def queue_capacity(version: str) -> str:
+    """Requests per second the version's live micro-batchers answer together (the reaper's
+    sum of their leases), read by the API's routing script to bound the queue's depth."""
+    return f"realty:capacity:{version}"
+
+
 def version_queues(version: str) -> tuple[str, str]:
     """The version's Celery queues (pings and batch chunks)."""
     return queue_name(version), batch_queue_name(version)

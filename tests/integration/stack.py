@@ -165,10 +165,13 @@ class Stack:
         wait_for(lambda: self.redis_client().ping(), 10, "redis-server")
         return self.redis_proc
 
-    def start_worker(self, *, concurrency: int = 1, wait: bool = True) -> Process:
+    def start_worker(
+        self, *, concurrency: int = 1, wait: bool = True, env: dict[str, str] | None = None
+    ) -> Process:
+        """A worker of the newest bundle; `env` adds to its environment (e.g. a shifted clock)."""
         name = f"w{len(self.workers) + 1}"
         argv = [sys.executable, "-m", "worker", "--concurrency", str(concurrency), "--name", name]
-        env = self.env | self.role_env("worker")
+        env = self.env | self.role_env("worker") | (env or {})
         proc = Process(name, argv, env, self.workdir / f"{name}.log").start()
         self.workers.append(proc)
         if wait:
@@ -246,10 +249,12 @@ def running_stack(
     concurrency: int = 1,
     active: str | None = None,
     pools: tuple[str, ...] = (),
+    worker_env: dict[str, str] | None = None,
     **settings: object,
 ) -> Iterator[Stack]:
-    """A whole service: `workers` plain workers of the newest bundle, or worker `pools` serving
-    the `active` version; `settings` become REALTY_* environment variables."""
+    """A whole service: `workers` plain workers of the newest bundle (`worker_env` added to
+    theirs), or worker `pools` serving the `active` version; `settings` become REALTY_*
+    environment variables."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("REALTY_")}
     env |= {
         "REALTY_MODEL_DIR": str(REPO / "model_artifacts"),
@@ -265,7 +270,7 @@ def running_stack(
         if active:
             stack.redis_client().set(names.ACTIVE_VERSION, active)
         for _ in range(workers):
-            stack.start_worker(concurrency=concurrency)
+            stack.start_worker(concurrency=concurrency, env=worker_env)
         for name in pools:
             stack.start_pool(name, wait_for_version=active)
         stack.start_api()

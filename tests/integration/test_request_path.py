@@ -15,6 +15,7 @@ from stack import Stack
 
 from api.inbox import ReplyInbox
 from api.outbox import RequestOutbox, Routed, Sender
+from shared.settings import Settings
 from shared.wire import names
 from shared.wire.messages import REPLY, EstimateReply, PredictRequest
 from shared.wire.replies import push_replies
@@ -39,10 +40,12 @@ async def _reading_inbox(stack: Stack) -> AsyncIterator[ReplyInbox]:
 
 
 ADMIN = Sender("a" * 16, may_pin=True)  # no rate limit
+# A version's queue holds at least 16 (4 batches of 4) and at most 2 s of what it answers.
+SMALL_QUEUE = Settings(microbatch_max_size=4, queue_wait_s=2.0)
 
 
 def _request(request_id: str, reply_to: str) -> PredictRequest:
-    return PredictRequest(request_id=request_id, reply_to=reply_to, house={}, deadline=0)
+    return PredictRequest(request_id=request_id, reply_to=reply_to, house={}, deadline_ms=0)
 
 
 def _reply(request_id: str, price: float = 0.0) -> EstimateReply:
@@ -62,7 +65,7 @@ def test_concurrent_requests_share_redis_calls_and_land_on_their_versions(
 
     async def scenario() -> list[str | None]:
         client = _async_client(redis_stack)
-        outbox = RequestOutbox(client)
+        outbox = RequestOutbox(client, Settings())
         try:
             lonely = await outbox.send("lonely", ADMIN)
             assert lonely == Routed(version=None)  # no active version: nothing queued
@@ -87,12 +90,54 @@ def test_concurrent_requests_share_redis_calls_and_land_on_their_versions(
     assert not sync.exists(names.requests_list(""))  # "lonely" went nowhere
 
 
+def test_a_full_queue_refuses_new_requests_at_once_and_queues_none_of_them(
+    redis_stack: Stack,
+) -> None:
+    sync = redis_stack.redis_client()
+    sync.delete(names.requests_list("v1"))
+    sync.set(names.ACTIVE_VERSION, "v1")
+    sync.set(names.queue_capacity("v1"), "10.0")  # v1's workers answer 10 a second: room for 20
+
+    async def scenario() -> list[Routed]:
+        client, sent = _async_client(redis_stack), []
+        outbox = RequestOutbox(client, SMALL_QUEUE)
+        try:
+            for i in range(25):  # one by one, in order
+                sent.append(await outbox.send(f"r{i}", ADMIN))
+            return sent
+        finally:
+            await client.aclose()
+
+    routed = asyncio.run(scenario())
+    assert [r.version for r in routed[:20]] == ["v1"] * 20
+    assert all(r.queue_full and r.version is None for r in routed[20:])
+    assert sync.llen(names.requests_list("v1")) == 20
+    sync.delete(names.queue_capacity("v1"))  # no rate measured: the least depth, 16
+    assert asyncio.run(scenario())[0].queue_full
+
+
+def test_the_outbox_keeps_redis_time_from_its_routing_calls(redis_stack: Stack) -> None:
+    async def scenario() -> tuple[float, float]:
+        client = _async_client(redis_stack)
+        outbox = RequestOutbox(client, Settings())
+        try:
+            outbox.clock.offset_ms = 60_000.0  # as if this host's clock were a minute behind
+            await outbox.send("r", ADMIN)
+            seconds, micros = await client.time()
+            return outbox.clock.now_ms(), seconds * 1000 + micros / 1000
+        finally:
+            await client.aclose()
+
+    ours, redis_now = asyncio.run(scenario())
+    assert abs(ours - redis_now) < 100
+
+
 def test_a_redis_outage_fails_every_waiting_send_and_the_outbox_recovers(
     redis_stack: Stack,
 ) -> None:
     async def scenario() -> None:
         client = _async_client(redis_stack)
-        outbox = RequestOutbox(client)
+        outbox = RequestOutbox(client, Settings())
         try:
             redis_stack.redis_client().set(names.ACTIVE_VERSION, "v1")
             assert redis_stack.redis_proc is not None
@@ -195,7 +240,7 @@ def test_a_key_over_its_rate_is_told_when_to_retry_and_other_keys_are_not_slowed
 
     async def scenario() -> tuple[list[Routed], list[Routed], Routed]:
         client = _async_client(redis_stack)
-        outbox = RequestOutbox(client)
+        outbox = RequestOutbox(client, Settings())
         try:
             first = await asyncio.gather(*(outbox.send(f"s{i}", slow) for i in range(5)))
             others = await asyncio.gather(*(outbox.send(f"o{i}", other) for i in range(3)))
@@ -220,7 +265,7 @@ def test_only_a_key_that_may_pin_reaches_an_inactive_version(redis_stack: Stack)
 
     async def scenario() -> list[Routed]:
         client = _async_client(redis_stack)
-        outbox = RequestOutbox(client)
+        outbox = RequestOutbox(client, Settings())
         try:
             return [
                 await outbox.send("inactive", agent, pinned="v1"),

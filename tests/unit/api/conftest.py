@@ -48,6 +48,7 @@ class FakeVersions:
     active_version: str | None = "v2"
     fail: Exception | None = None  # raised by every call, e.g. a Redis ConnectionError
     activated: list[str] = field(default_factory=list)
+    persistent: bool = True  # Redis's AOF on
 
     def _maybe_fail(self) -> None:
         if self.fail is not None:
@@ -55,6 +56,9 @@ class FakeVersions:
 
     async def ping(self) -> None:
         self._maybe_fail()
+
+    async def durable(self) -> bool:
+        return self.persistent
 
     async def active(self) -> str | None:
         self._maybe_fail()

@@ -81,6 +81,13 @@ def test_ready_needs_an_active_version_with_workers_and_a_reply_reader(client, f
     assert not_ready.status_code == 503 and not_ready.headers["retry-after"] == "7"
 
 
+def test_ready_is_a_503_while_redis_keeps_nothing_on_disk(client, fakes):
+    fakes.versions.persistent = False  # a crash would lose jobs already answered 202
+    not_ready = client.get("/health/ready")
+    assert not_ready.status_code == 503
+    assert "without persistence" in not_ready.json()["reason"]
+
+
 def test_ready_is_a_503_while_redis_is_away_and_live_stays_200(client, fakes):
     fakes.versions.fail = RedisConnectionError("Connection refused")
     assert client.get("/health/ready").status_code == 503

@@ -22,7 +22,7 @@ from shared.wire.messages import (
 
 def test_a_request_survives_the_wire(house):
     request = PredictRequest(
-        request_id="r1", reply_to="inbox", house=house, variant="minimal", deadline=1.5
+        request_id="r1", reply_to="inbox", house=house, variant="minimal", deadline_ms=1500
     )
     assert PREDICT_REQUEST.validate_json(request.model_dump_json()) == request
     assert request.pinned is False and request.explain is False
@@ -65,7 +65,7 @@ def test_a_malformed_reply_is_refused(raw):
 
 
 def test_a_request_without_its_deadline_is_refused_naming_the_field():
-    with pytest.raises(ValidationError, match="deadline"):
+    with pytest.raises(ValidationError, match="deadline_ms"):
         PREDICT_REQUEST.validate_json('{"request_id": "r", "reply_to": "i", "house": {}}')
 
 

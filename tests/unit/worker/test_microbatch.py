@@ -26,7 +26,7 @@ def predictor(trained, bundle_key: SecretStr) -> Predictor:
 
 def request(house: dict[str, Any], variant: Variant = "full", n: int = 0) -> PredictRequest:
     return PredictRequest(
-        request_id=f"r{n}", reply_to="inbox", house=house, variant=variant, deadline=0
+        request_id=f"r{n}", reply_to="inbox", house=house, variant=variant, deadline_ms=0
     )
 
 
