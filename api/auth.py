@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from redis import asyncio as aioredis
 
 from api.errors import ForbiddenError, UnauthorizedError, UnsupportedMediaTypeError
@@ -111,3 +111,28 @@ async def same_origin(request: Request) -> None:
     own = f"{request.url.scheme}://{request.url.netloc}"
     if origin is not None and origin.rstrip("/") != own:
         raise ForbiddenError(f"cross-site request from {origin} refused")
+
+
+KEY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "An API key (rk_…)."},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+}
+
+
+def declare_keys(app: FastAPI) -> None:
+    """Say in the OpenAPI document what `require` enforces: every route but /health/* takes a
+    key, by either header. Declared here rather than with FastAPI's security dependencies,
+    which would cost every request another dependency to resolve."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = build()
+            schema.setdefault("components", {})["securitySchemes"] = KEY_SCHEMES
+            for path, operations in schema["paths"].items():
+                if not path.startswith("/health/"):
+                    for operation in operations.values():
+                        operation["security"] = [{name: []} for name in KEY_SCHEMES]
+        return app.openapi_schema  # type: ignore[return-value]  # set by build()
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

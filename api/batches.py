@@ -7,8 +7,8 @@ they are published from a worker thread.
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, overload
 
 from celery import Celery
 from starlette.concurrency import run_in_threadpool
@@ -21,7 +21,7 @@ from api.versions import ServedVersions
 from shared.settings import Settings
 from shared.wire import names
 from shared.wire.jobs import chunk_bounds, encode_rows
-from shared.wire.messages import ChunkTask, JobRecord
+from shared.wire.messages import CHUNK_ROWS, ChunkTask, JobRecord
 
 # The suffixes that make a job's results and errors keys from its key (shared/wire/names.py).
 _RESULTS = names.job_results_key("j").removeprefix(names.job_key("j"))
@@ -60,6 +60,72 @@ return 'ok'
 _RESERVE_GRACE_S = 60  # a reserved job whose record never appeared (API killed) is forgotten
 
 
+class EncodedRows(Sequence[dict[str, Any]]):
+    """Validated rows kept as the chunk payloads their tasks will read (`encode_rows`), encoded
+    as each chunk fills: a job held as row dicts costs several times its payloads, and a large
+    job's upload must cost the API little more than what it stores in Redis
+    (tests/unit/api/test_batch_body.py measures it). Reads as a sequence of row dicts (decoded
+    again) for whoever needs rows."""
+
+    def __init__(self, chunk_rows: int) -> None:
+        self.chunk_rows = chunk_rows
+        self._payloads: list[bytes] = []
+        self._pending: list[dict[str, Any]] = []
+        self._count = 0
+
+    def extend(self, rows: Sequence[dict[str, Any]]) -> None:
+        self._pending.extend(rows)
+        self._count += len(rows)
+        size = self.chunk_rows
+        while len(self._pending) >= size:
+            self._payloads.append(encode_rows(self._pending[:size]))
+            del self._pending[:size]
+
+    def seal(self) -> None:
+        """Encode the last, partial chunk."""
+        if self._pending:
+            self._payloads.append(encode_rows(self._pending))
+            self._pending = []
+
+    def clear(self) -> None:
+        self._payloads, self._pending, self._count = [], [], 0
+
+    def payloads(self) -> list[bytes]:
+        self.seal()
+        return self._payloads
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _chunk(self, index: int) -> list[dict[str, Any]]:
+        columns = CHUNK_ROWS.validate_json(self._payloads[index])
+        rows = zip(*columns.values(), strict=True)
+        return [dict(zip(columns, values, strict=True)) for values in rows]
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        chunk, offset = divmod(index, self.chunk_rows)
+        if chunk < len(self._payloads):
+            return self._chunk(chunk)[offset]
+        return self._pending[index - len(self._payloads) * self.chunk_rows]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for chunk in range(len(self._payloads)):
+            yield from self._chunk(chunk)
+        yield from self._pending
+
+
 class BatchJobs:
     def __init__(
         self, celery: Celery, store: JobStore, versions: ServedVersions, settings: Settings
@@ -85,11 +151,14 @@ class BatchJobs:
             progress_at=now,
             owner=caller.name,
         )
-        payloads = await run_in_threadpool(
-            lambda: {
-                str(i): encode_rows(rows[start:stop]) for i, (start, stop) in enumerate(bounds)
-            }
-        )
+        if isinstance(rows, EncodedRows) and rows.chunk_rows == chunk_rows:
+            payloads = {str(i): payload for i, payload in enumerate(rows.payloads())}
+        else:
+            payloads = await run_in_threadpool(
+                lambda: {
+                    str(i): encode_rows(rows[start:stop]) for i, (start, stop) in enumerate(bounds)
+                }
+            )
         await self.store.create(job, payloads)
         await self._send_chunks(job_id, version, range(len(bounds)))
         return job_id

@@ -1,11 +1,17 @@
 """Every error answer of the API comes from one base class and one handler.
 
 A route raises a `ServiceError` subclass (or lets FastAPI's validation, Redis or kombu raise);
-`handle_error` turns it into the same JSON shape every time: `{"detail": ...}` with the class's
-status and headers. Anchor: MLServer's one `MLServerError(status_code)` with one handler.
+`handle_error` turns it into the same JSON shape every time: `{"detail": ..., "request_id": ...}`
+with the class's status and headers. Anchor: MLServer's one `MLServerError(status_code)` with one
+handler.
+
+Nothing internal reaches the client: a fault of ours (5xx) is told in plain words and the
+request id, while the log line under that id holds what went wrong (a Redis address, a trace).
 """
 
+import logging
 import math
+import os
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -18,10 +24,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from shared.settings import Settings
 
 MAX_REPORTED_ERRORS = 20
+# Where `api.request_context.RequestContext` leaves the request's id in the ASGI scope.
+REQUEST_ID_SCOPE_KEY = "realty.request_id"
+
+log = logging.getLogger(__name__)
 
 
 class ServiceError(Exception):
@@ -154,31 +165,93 @@ def field_errors(
 
 
 def as_service_error(exc: Exception) -> ServiceError:
-    """What the client is told about `exc`."""
+    """What the client is told about `exc`: never a Redis address or a library's own words,
+    which `handle_error` logs instead."""
     match exc:
         case ServiceError():
             return exc
         case RequestValidationError():
             return field_errors(exc.errors())
         case RedisConnectionError() | RedisTimeoutError() | OperationalError():
-            return ServiceUnavailableError(f"the job queue (Redis) is unreachable: {exc}")
+            return ServiceUnavailableError("the job queue (Redis) is unreachable; retry shortly")
         case RedisError():  # answered but refused: out of memory under noeviction, read-only…
-            return ServiceUnavailableError(f"the job queue (Redis) refused the request: {exc}")
+            return ServiceUnavailableError("the job queue (Redis) refused the request; retry soon")
+        case StarletteHTTPException(status_code=400) if exc.__cause__ is not None:
+            # FastAPI's "There was an error parsing the body": say why, as for a JSON syntax error.
+            return InvalidInputError.at(("body",), _unreadable(exc.__cause__), "json_invalid")
         case StarletteHTTPException():  # the framework's own: 404 route, 405, 413 body…
             return ServiceError(exc.detail, status_code=exc.status_code, headers=exc.headers)
     raise exc
 
 
+def _unreadable(cause: BaseException) -> str:
+    match cause:
+        case UnicodeDecodeError():
+            return "the body is not UTF-8 text, so not JSON"
+        case RecursionError():
+            return "the body's JSON is nested too deeply"
+        case ValueError():  # e.g. a number of over 4,300 digits
+            return f"the body could not be read as JSON: {cause}"
+    return "the body could not be read as JSON"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The id `RequestContext` gave the request (a fresh one for an app built without it)."""
+    return scope.get(REQUEST_ID_SCOPE_KEY) or os.urandom(16).hex()
+
+
+def error_response(
+    error: ServiceError, request_id: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The one shape of every error answer: what went wrong, and the id to quote about it."""
+    return JSONResponse(
+        {"detail": jsonable_encoder(error.detail), "request_id": request_id},
+        status_code=error.status_code,
+        headers=error.headers | (headers or {}),
+    )
+
+
+def described(exc: BaseException) -> str:
+    """An exception as the log needs it: its type and its own words (redis's repr omits them)."""
+    return f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
+
+
+def _log_fault(request: Request, status: int, exc: Exception) -> None:
+    """A fault of ours, with what the client was not told, under the id it was told."""
+    cause = exc.__cause__ or exc.__context__
+    log.warning(
+        "request %s: %s %s answered %d: %s%s",
+        request_id_of(request.scope),
+        request.method,
+        request.url.path,
+        status,
+        described(exc),
+        f" (caused by {described(cause)})" if cause is not None else "",
+    )
+
+
 def install_error_handler(app: FastAPI, settings: Settings) -> None:
     retry_after = {"Retry-After": str(settings.retry_after_s)}
 
-    async def handle_error(_: Request, exc: Exception) -> JSONResponse:
+    async def handle_error(request: Request, exc: Exception) -> JSONResponse:
         error = as_service_error(exc)
-        return JSONResponse(
-            {"detail": jsonable_encoder(error.detail)},
-            status_code=error.status_code,
-            headers=error.headers | (retry_after if error.retry else {}),
+        if error.status_code >= 500:
+            _log_fault(request, error.status_code, exc)
+        return error_response(
+            error, request_id_of(request.scope), retry_after if error.retry else None
         )
+
+    async def handle_crash(request: Request, exc: Exception) -> JSONResponse:
+        """Starlette's last resort for any other exception: the same shape, the trace only in
+        the log, under the id that `RequestContext` also puts in the header."""
+        request_id = request_id_of(request.scope)
+        log.error(
+            "request %s: %s %s crashed", request_id, request.method, request.url.path, exc_info=exc
+        )
+        error = ServiceError(f"internal error; quote request id {request_id} when reporting it")
+        return error_response(error, request_id)
+
+    app.add_exception_handler(Exception, handle_crash)
 
     for kind in (
         ServiceError,

@@ -1,4 +1,4 @@
-"""The API application factory: `uvicorn --factory api.main:create_app`."""
+"""The API application factory: `python -m api --factory api.main:create_app` (uvicorn)."""
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -6,7 +6,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from redis import asyncio as aioredis
 
-from api.auth import Authenticator
+from api.auth import Authenticator, declare_keys
 from api.batches import BatchJobs
 from api.deps import Services
 from api.errors import install_error_handler
@@ -14,6 +14,7 @@ from api.inbox import READ_BLOCK_S, ReplyInbox
 from api.job_store import JobStore
 from api.outbox import RequestOutbox
 from api.predictions import Predictions
+from api.request_context import HOUSE_BODY_BYTES, HOUSE_PATHS, RequestContextApp
 from api.routes import batch, health, metrics, models, predict
 from api.versions import ServedVersions
 from shared.secrets import read_or_create
@@ -81,15 +82,18 @@ def create_app(settings: Settings | None = None, services: ServicesFactory = con
             app.state.services = built
             yield
 
-    app = FastAPI(
+    app = RequestContextApp(
         title="Sound Realty price estimates",
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        # Enforced while the body streams in, declared length or not: 413 past the limit.
-        max_body_size=settings.max_body_bytes,
+        # No app-wide body limit: the only routes that read a body enforce their own, as it
+        # streams in (house routes: below; batches: api.batch_body), each with a JSON 413.
+        # Request ids on every answer; house bodies refused past a few houses' size, unread.
+        body_limits=dict.fromkeys(HOUSE_PATHS, HOUSE_BODY_BYTES),
     )
     install_error_handler(app, settings)
     for module in (predict, batch, models, health, metrics):
         app.include_router(module.router)
+    declare_keys(app)
     return app

@@ -127,8 +127,8 @@ class RequestOutbox:
     def __init__(self, redis: aioredis.Redis, settings: Settings) -> None:
         self._redis = redis
         self._route = redis.register_script(ROUTE_REQUESTS)
-        # At least a few full micro-batches, also before any rate is measured (a cold start).
-        self._limits = (round(settings.queue_wait_s * 1000), 4 * settings.microbatch_max_size)
+        # At least one full micro-batch, also before any rate is measured (a cold start).
+        self._limits = (round(settings.queue_wait_s * 1000), settings.microbatch_max_size)
         self.clock = RedisClock()
         self._waiting: list[_Waiting] = []
         self._sender: asyncio.Task[None] | None = None

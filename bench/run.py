@@ -52,6 +52,8 @@ from shared.wire.redis_auth import local_passwords, with_credentials, write_acl_
 REPO = Path(__file__).resolve().parents[1]
 ROWS_FILE = Path("data/future_unseen_examples.csv")
 WRK_TIMEOUT_S = 15.0  # above the service's 10 s deadline, so its 504s are seen as answers
+# Redis's fsync policy in case C; BENCH_APPENDFSYNC=everysec measures what "always" costs.
+APPENDFSYNC = os.environ.get("BENCH_APPENDFSYNC", "always")
 BATCH_POLL_S = 0.2
 BATCH_DEADLINE_S = 180.0
 
@@ -266,7 +268,9 @@ class Bench:
         users = write_acl_config(self.workdir / "redis-users.conf", passwords)
         argv = [redis_server_path(), str(users), "--port", str(redis_port)]
         argv += ["--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", str(data_dir)]
-        argv += ["--save", "", "--appendonly", "yes", "--maxmemory-policy", "noeviction"]
+        # Durable as under make run and compose: every write on disk before Redis answers it.
+        argv += ["--save", "", "--appendonly", "yes", "--appendfsync", APPENDFSYNC]
+        argv += ["--maxmemory-policy", "noeviction"]
         children = {"redis": self.procs.start("C-redis", argv, env, REPO)}
         admin_url = with_credentials(redis_url, "admin", passwords["admin"])
         self.redis = redis.Redis.from_url(admin_url, decode_responses=True, socket_timeout=10)
@@ -279,7 +283,7 @@ class Bench:
         argv += ["--concurrency", str(self.cores), "--name", "bench"]
         role = {"REALTY_REDIS_USER": "worker", "REALTY_REDIS_PASSWORD": passwords["worker"]}
         children["worker"] = self.procs.start("C-worker", argv, env | role, REPO)
-        argv = [self.python(), "-m", "uvicorn", "--factory", "api.main:create_app"]
+        argv = [self.python(), "-m", "api", "--factory", "api.main:create_app"]
         # As Procfile and Dockerfile.api run it (and as B runs): no access log.
         argv += ["--host", "127.0.0.1", "--port", str(api_port), "--no-access-log"]
         argv += ["--workers", str(self.args.api_workers)]

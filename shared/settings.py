@@ -129,11 +129,33 @@ class Settings(BaseSettings):
     )
 
     # --- API limits and deadlines -------------------------------------------------------------
+    http_header_timeout_s: float = Field(
+        5.0,
+        description="A request's headers must arrive within this of its first byte (or of "
+        "the connection), else the connection is closed (api/http_protocol.py).",
+    )
+    http_body_timeout_s: float = Field(
+        60.0,
+        description="A request's whole body must arrive within this of its headers: a 32 MiB "
+        "batch at 5 Mbit/s takes about 55 s.",
+    )
     predict_timeout_s: float = Field(10.0, description="Deadline of a sync prediction (504 after).")
     retry_after_s: int = Field(5, description="Retry-After sent with every 503.")
     max_body_bytes: int = Field(32 * 1024 * 1024, description="Larger bodies get 413.")
     max_batch_rows: int = Field(100_000, description="Larger batch jobs get 413.")
     batch_chunk_rows: int = Field(1_000, description="Rows per chunk task of a batch job.")
+    batch_parse_concurrency: int = Field(
+        4,
+        ge=1,
+        description="Batch bodies one API process reads at once (api/batch_body.py), each held "
+        "as it arrives, a row at a time: it bounds the API's memory under many uploads.",
+    )
+    batch_parse_wait_s: float = Field(
+        10.0,
+        ge=0,
+        description="How long a batch upload waits for one of those turns before a 503 + "
+        "Retry-After; its body waits unread meanwhile.",
+    )
     batch_stall_s: float = Field(
         120.0,
         description="A job without progress for this long has its unfinished chunks sent again "

@@ -6,19 +6,29 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import AgentCaller, BatchCaller
-from api.batch_body import media_type, parse_rows
+from api.batch_body import (
+    BatchLimits,
+    check_declared_length,
+    media_type,
+    parse_gate,
+    receive_rows,
+)
 from api.deps import BatchJobsDep, PinnedVersion, SettingsDep, VersionsDep
-from api.errors import InvalidInputError, PayloadTooLargeError, field_errors
-from api.schemas import BatchAccepted, BatchStatus, HouseFull, validate_rows
-from api.validation import check_batch_zipcodes
-from shared.model.contract import ZIPCODE
+from api.schemas import (
+    EXAMPLE_HOUSE,
+    BatchAccepted,
+    BatchStatus,
+    HouseFull,
+    error_responses,
+)
+from shared.model.contract import HOUSE_COLUMNS
 
 router = APIRouter(prefix="/v1", tags=["batch"])
 
+_HOUSES = {"type": "array", "minItems": 1, "items": HouseFull.model_json_schema()}
 _BODY_DOC = {
     "requestBody": {
         "required": True,
@@ -27,18 +37,25 @@ _BODY_DOC = {
                 "schema": {
                     "type": "object",
                     "required": ["rows"],
-                    "properties": {
-                        "rows": {"type": "array", "items": HouseFull.model_json_schema()}
-                    },
-                }
+                    "properties": {"rows": _HOUSES},
+                    "additionalProperties": False,
+                },
+                "example": {"rows": [EXAMPLE_HOUSE]},
             },
             "text/csv": {
-                "schema": {"type": "string"},
-                "example": "bedrooms,bathrooms,...,sqft_lot15\n4,1.0,...,5765\n",
+                # The rows the CSV carries (as OpenAPI describes a CSV body): a header line naming
+                # the 18 columns in any order, then one house per line, under the JSON rows' rules.
+                "schema": _HOUSES
+                | {"description": "A header line of the column names, then one house per line."},
+                "example": ",".join(HOUSE_COLUMNS)
+                + "\n"
+                + ",".join(str(EXAMPLE_HOUSE[c]) for c in HOUSE_COLUMNS)
+                + "\n",
             },
         },
     }
 }
+_CSV_RESULTS = "row,prediction,model_version\n0,352937.55,v2\n"
 
 
 @router.post(
@@ -46,10 +63,18 @@ _BODY_DOC = {
     status_code=202,
     response_model=BatchAccepted,
     openapi_extra=_BODY_DOC,
-    responses={
-        413: {"description": "Too many rows or too large a body."},
-        429: {"description": "The key's batch quota is used up; see Retry-After."},
-    },
+    responses=error_responses(
+        {
+            401: "No API key, or a wrong or revoked one.",
+            403: "A key without the batch role, or one pinning an inactive version.",
+            409: "The pinned X-Model-Version has no running worker.",
+            413: "Too many rows or too large a body.",
+            415: "A body that is neither application/json nor text/csv.",
+            429: "The key's batch quota is used up; see Retry-After.",
+            503: "Redis or the workers are unreachable, or too many batch uploads are being "
+            "read at once; retry after Retry-After.",
+        }
+    ),
 )
 async def submit_batch(
     request: Request,
@@ -60,22 +85,15 @@ async def submit_batch(
     pinned: PinnedVersion = None,
 ) -> BatchAccepted:
     """Queue many houses at once; poll `status_url` for progress and results."""
+    # Refusals that need no body come first; then the body is read row by row in one of the
+    # process's few reading turns, held until the job is queued (api/batch_body.py).
     media = media_type(request.headers.get("content-type"))
-    raw_rows = await run_in_threadpool(parse_rows, await request.body(), media)
-    if not raw_rows:
-        raise InvalidInputError.at(("body",), "the batch has no rows")
-    if len(raw_rows) > settings.max_batch_rows:
-        raise PayloadTooLargeError(
-            f"{len(raw_rows):,} rows exceed the limit of {settings.max_batch_rows:,} per job"
-        )
-    try:
-        rows = await run_in_threadpool(validate_rows, raw_rows)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        raise field_errors(errors, ("body", "rows"), f"{len(raw_rows)} rows") from exc
+    limits = BatchLimits.of(settings)
+    check_declared_length(request, limits)
     manifest = await versions.serving(pinned, caller)
-    check_batch_zipcodes([row[ZIPCODE] for row in rows], manifest)
-    job_id = await jobs.submit(rows, manifest.version, caller)
+    async with parse_gate(request.app, settings).turn():
+        rows = await receive_rows(request, media, limits, manifest)
+        job_id = await jobs.submit(rows, manifest.version, caller)
     return BatchAccepted(
         job_id=job_id,
         status_url=str(request.url_for("batch_status", job_id=job_id)),
@@ -88,7 +106,20 @@ async def submit_batch(
     "/batch/{job_id}",
     name="batch_status",
     response_model=BatchStatus,
-    responses={404: {"description": "Unknown job, another key's, or its results expired."}},
+    responses={
+        200: {
+            "description": "The job's progress (JSON); its results as CSV once it has succeeded "
+            "and `format=csv` or `Accept: text/csv` asks for them.",
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": _CSV_RESULTS}},
+        },
+        **error_responses(
+            {
+                401: "No API key, or a wrong or revoked one.",
+                404: "Unknown job, another key's, or its results expired.",
+                503: "Redis is unreachable; retry after Retry-After.",
+            }
+        ),
+    },
 )
 async def batch_status(
     job_id: str,

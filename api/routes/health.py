@@ -1,30 +1,53 @@
 """Liveness (the process answers) and readiness (it can actually serve estimates)."""
 
-from fastapi import APIRouter
+import logging
+
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
 from api.deps import InboxDep, SettingsDep, VersionsDep
+from api.errors import described, request_id_of
 
 router = APIRouter(prefix="/health", tags=["health"])
+log = logging.getLogger(__name__)
 
 
-@router.api_route("/live", methods=["GET", "HEAD"])
+@router.get("/live")
 async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready")
-async def ready(versions: VersionsDep, inbox: InboxDep, settings: SettingsDep) -> JSONResponse:
-    """200 only when Redis answers and a warm worker serves the active version; else 503 and why."""
+# HEAD, which HTTP allows wherever GET is, for probes that send it; a route of its own, out of
+# the document: one route of both methods gives both operations one id, which OpenAPI forbids.
+router.head("/live", include_in_schema=False)(live)
+
+
+@router.get(
+    "/ready",
+    responses={
+        503: {
+            "description": "Not ready, and why: Redis unreachable, no active version, no warm "
+            "worker, or this process reads no replies (with the request id); see Retry-After."
+        }
+    },
+)
+async def ready(
+    request: Request, versions: VersionsDep, inbox: InboxDep, settings: SettingsDep
+) -> JSONResponse:
+    """200 only when Redis answers and a warm worker serves the active version; else 503 and why
+    (Redis's address and error only in the log, under the request id the answer carries)."""
     retry = {"Retry-After": str(settings.retry_after_s)}
+    request_id = request_id_of(request.scope)
     try:
         await versions.ping()
         active = await versions.active()
         workers = await versions.live_workers(active) if active else 0
         durable = await versions.durable()
     except RedisError as exc:
-        return JSONResponse({"status": "unavailable", "redis": f"unreachable: {exc}"}, 503, retry)
+        log.warning("request %s: readiness: Redis unreachable: %s", request_id, described(exc))
+        body = {"status": "unavailable", "redis": "unreachable", "request_id": request_id}
+        return JSONResponse(body, 503, retry)
     body = {"status": "ready", "redis": "ok", "active_version": active, "workers": workers}
     if active is None:
         body |= {"status": "unavailable", "reason": "no model version is active yet"}
@@ -36,4 +59,4 @@ async def ready(versions: VersionsDep, inbox: InboxDep, settings: SettingsDep) -
         body |= {"status": "unavailable", "reason": "this API process reads no replies"}
     if body["status"] == "ready":
         return JSONResponse(body)
-    return JSONResponse(body, 503, retry)
+    return JSONResponse(body | {"request_id": request_id}, 503, retry)

@@ -9,7 +9,7 @@ from api.auth import Caller, HouseCaller
 from api.deps import PinnedVersion, PredictionsDep
 from api.errors import ModelFailedError, VersionNotServedError
 from api.predictions import Predictions
-from api.schemas import HouseFull, HouseMinimal, Prediction
+from api.schemas import HouseFull, HouseMinimal, Prediction, error_responses
 from api.validation import unknown_zipcode_error
 from shared.wire.messages import ErrorCode, ErrorReply, Variant
 
@@ -23,14 +23,19 @@ Explain = Annotated[
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
 
-FAULTS = {
-    401: {"description": "No API key, or a wrong or revoked one."},
-    403: {"description": "X-Model-Version pins an inactive version without an admin key."},
-    409: {"description": "The pinned X-Model-Version has no running worker."},
-    429: {"description": "The key is over its requests per second; see Retry-After."},
-    503: {"description": "Redis or the workers are unreachable; retry after Retry-After."},
-    504: {"description": "No worker answered before the deadline."},
-}
+FAULTS = error_responses(
+    {
+        401: "No API key, or a wrong or revoked one.",
+        403: "X-Model-Version pins an inactive version without an admin key.",
+        409: "The pinned X-Model-Version has no running worker.",
+        413: "A body over 64 KiB: one house is a few hundred bytes.",
+        415: "A body that is not application/json.",
+        429: "The key is over its requests per second; see Retry-After.",
+        500: "The model failed on this house; the request id is in the workers' log.",
+        503: "Redis or the workers are unreachable; retry after Retry-After.",
+        504: "No worker answered before the deadline.",
+    }
+)
 
 
 async def _estimate(

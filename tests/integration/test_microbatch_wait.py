@@ -39,7 +39,7 @@ def test_busy_batchers_wait_for_more_requests_only_up_to_their_bound(
 
     client.lpush(queue, "first")
     started = time.monotonic()
-    assert batcher.take() == ["first"]  # idle (last batch held one): no wait
+    assert batcher.take().items == ["first"]  # idle (last batch held one): no wait
     assert time.monotonic() - started < 0.2
 
     batcher.last_size = 8  # busy
@@ -47,7 +47,7 @@ def test_busy_batchers_wait_for_more_requests_only_up_to_their_bound(
     late = threading.Timer(0.1, lambda: client.lpush(queue, "late"))
     late.start()
     started = time.monotonic()
-    taken = batcher.take()
+    taken = batcher.take().items
     waited = time.monotonic() - started
     late.join()
     if max_wait_ms:

@@ -40,7 +40,7 @@ async def _reading_inbox(stack: Stack) -> AsyncIterator[ReplyInbox]:
 
 
 ADMIN = Sender("a" * 16, may_pin=True)  # no rate limit
-# A version's queue holds at least 16 (4 batches of 4) and at most 2 s of what it answers.
+# A version's queue holds at least 4 (a micro-batch) and at most 2 s of what it answers.
 SMALL_QUEUE = Settings(microbatch_max_size=4, queue_wait_s=2.0)
 
 
@@ -112,7 +112,7 @@ def test_a_full_queue_refuses_new_requests_at_once_and_queues_none_of_them(
     assert [r.version for r in routed[:20]] == ["v1"] * 20
     assert all(r.queue_full and r.version is None for r in routed[20:])
     assert sync.llen(names.requests_list("v1")) == 20
-    sync.delete(names.queue_capacity("v1"))  # no rate measured: the least depth, 16
+    sync.delete(names.queue_capacity("v1"))  # no rate measured: the least depth, 4
     assert asyncio.run(scenario())[0].queue_full
 
 

@@ -5,7 +5,7 @@ import csv
 import io
 from typing import Any
 
-from api.schemas import BatchRowResult, BatchStatus
+from fake_jobs import succeeded
 
 
 def as_csv(rows: list[dict[str, Any]]) -> str:
@@ -92,19 +92,7 @@ def test_an_unknown_job_is_a_404(client):
 
 
 def test_results_come_as_json_or_csv(client, fakes):
-    fakes.batch_jobs.statuses["j1"] = BatchStatus(
-        job_id="j1",
-        status="succeeded",
-        model_version="v2",
-        rows_total=2,
-        rows_done=2,
-        created_at="2026-11-28T00:00:00Z",
-        expires_in_s=100,
-        results=[
-            BatchRowResult(row=0, prediction=1.5, model_version="v2"),
-            BatchRowResult(row=1, prediction=2.25, model_version="v2"),
-        ],
-    )
+    fakes.batch_jobs.statuses["j1"] = succeeded("j1", 1.5, 2.25)
     assert client.get("/v1/batch/j1").json()["results"][1]["prediction"] == 2.25
     as_text = client.get("/v1/batch/j1", params={"format": "csv"})
     assert as_text.headers["content-type"].startswith("text/csv")

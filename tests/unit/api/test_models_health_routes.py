@@ -104,7 +104,8 @@ def test_metrics_are_for_admins(client):
 
 def test_an_unknown_route_is_a_json_404(client):
     answer = client.get("/v1/nothing")
-    assert answer.status_code == 404 and answer.json() == {"detail": "Not Found"}
+    assert answer.status_code == 404
+    assert answer.json() == {"detail": "Not Found", "request_id": answer.headers["x-request-id"]}
 
 
 def test_the_api_process_loads_none_of_the_model_libraries():

@@ -15,7 +15,7 @@ from shared.wire.messages import (
     PredictRequest,
     Variant,
 )
-from worker.microbatch import answer
+from worker.microbatch import ServiceRate, answer
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +63,14 @@ def test_an_unknown_zipcode_fails_only_its_own_row(predictor, future_rows):
 def test_a_reply_survives_the_wire_as_the_same_typed_message(predictor, future_rows):
     reply = answer(predictor, [request(future_rows[0])])[0]
     assert REPLY.validate_json(reply.model_dump_json()) == reply
+
+
+def test_the_service_rate_starts_at_the_first_batch_and_follows_larger_ones():
+    rate = ServiceRate()
+    rate.add(1, 0.004)  # one request alone: 250 a second
+    assert rate.per_s == pytest.approx(250)
+    for _ in range(30):  # under load, batches of 30 in 15 ms: 2,000 a second
+        rate.add(30, 0.015)
+    assert rate.per_s == pytest.approx(2000, rel=0.01)
+    rate.add(0, 0.0)  # an empty round changes nothing
+    assert rate.per_s == pytest.approx(2000, rel=0.01)
