@@ -29,28 +29,28 @@ class Services:
     authenticator: Authenticator
 
 
-def _services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     return request.app.state.services
 
 
 async def app_settings(request: Request) -> Settings:
-    return _services(request).settings
+    return services_of(request).settings
 
 
 async def served_versions(request: Request) -> ServedVersions:
-    return _services(request).versions
+    return services_of(request).versions
 
 
 async def predictions(request: Request) -> Predictions:
-    return _services(request).predictions
+    return services_of(request).predictions
 
 
 async def batch_jobs(request: Request) -> BatchJobs:
-    return _services(request).batch_jobs
+    return services_of(request).batch_jobs
 
 
 async def reply_inbox(request: Request) -> ReplyInbox:
-    return _services(request).inbox
+    return services_of(request).inbox
 
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]

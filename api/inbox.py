@@ -91,6 +91,7 @@ class ReplyInbox:
                 first = await self.redis.blpop([self.key], timeout=READ_BLOCK_S)
                 if first is None:
                     continue
+                self._deliver(first[1])  # its caller need not wait for the others' read
                 rest = await self.redis.lpop(self.key, _READ_MAX) or []
             except RedisError as exc:
                 # Redis is away: every caller gets its 503 now rather than a 504 later.
@@ -102,5 +103,5 @@ class ReplyInbox:
                 log.exception("reply inbox: unexpected error; reading on")
                 await asyncio.sleep(_RETRY_S)
                 continue
-            for raw in (first[1], *rest):
+            for raw in rest:
                 self._deliver(raw)

@@ -101,3 +101,25 @@ def test_non_finite_input_is_echoed_as_text_not_a_500(client, house):
 def test_anything_but_json_is_a_415(client, house):
     answer = client.post("/v1/predict", content="a=1", headers={"content-type": "text/plain"})
     assert answer.status_code == 415 and "application/json" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "where"),
+    [
+        ("?explain=maybe", {}, ["query", "explain"]),
+        ("", {"X-Model-Version": "../../x"}, ["header", "X-Model-Version"]),
+    ],
+)
+def test_a_bad_option_is_a_422_naming_it_and_reaches_no_worker(
+    client, fakes, house, query, headers, where
+):
+    answer = client.post(f"/v1/predict/minimal{query}", json=house, headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == where
+    assert fakes.predictions.asked == []
+
+
+@pytest.mark.parametrize(("value", "explain"), [("1", True), ("off", False), ("TRUE", True)])
+def test_explain_reads_booleans_as_fastapi_would(client, fakes, house, value, explain):
+    assert client.post(f"/v1/predict?explain={value}", json=house).status_code == 200
+    assert fakes.predictions.asked[0]["explain"] is explain
