@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from fake_keys import KEYS, bearer
+from fake_manifest import manifest
 from fastapi.testclient import TestClient
 
 from api.auth import Caller
@@ -20,24 +21,6 @@ from shared.model.manifest import Manifest
 from shared.settings import Settings
 from shared.wire.api_keys import Role
 from shared.wire.messages import AnyReply, EstimateReply, PriceRange
-
-ZIPCODES = ["98118", "98103"]
-
-
-def manifest(version: str = "v2") -> Manifest:
-    return Manifest(
-        version=version,
-        kind="gbm",
-        created_at="2026-11-28T00:00:00+00:00",
-        input_features=[],
-        request_fields=[],
-        zipcodes=ZIPCODES,
-        libraries={},
-        files={},
-        data_files={},
-        metrics={"test": {"r2": 0.9}},
-        training={},
-    )
 
 
 @dataclass

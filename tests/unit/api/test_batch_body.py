@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fake_manifest import manifest
 
 from api import batch_body
 from api.batch_body import (
@@ -24,27 +25,10 @@ from api.batch_body import (
     parse_body,
 )
 from api.errors import InvalidInputError, PayloadTooLargeError, ServiceUnavailableError
-from shared.model.manifest import Manifest
 
 MIB = 2**20
 LIMITS = BatchLimits(max_bytes=10_000_000, max_rows=5_000, chunk_rows=30)
 DEEP = 1_000_000  # brackets: a C-stack overflow for a recursive parser that does not count
-
-
-def manifest(zipcodes: list[str]) -> Manifest:
-    return Manifest(
-        version="v2",
-        kind="gbm",
-        created_at="2026-11-28T00:00:00+00:00",
-        input_features=[],
-        request_fields=[],
-        zipcodes=zipcodes,
-        libraries={},
-        files={},
-        data_files={},
-        metrics={},
-        training={},
-    )
 
 
 class Body:
@@ -231,7 +215,7 @@ def test_an_endless_csv_line_is_a_413_once_a_house_body_of_it_arrived():
 def test_a_body_that_is_not_utf8_is_a_422(house, media, words):
     body = Body(as_csv([house]).encode("utf-16"))
     with pytest.raises(InvalidInputError) as exc:
-        parse_body(body.pull, media, LIMITS, manifest([]))
+        parse_body(body.pull, media, LIMITS, manifest(zipcodes=[]))
     assert words in problem(exc)["msg"]
 
 
@@ -248,7 +232,7 @@ def test_rows_past_the_cap_are_refused_at_the_first_one_over(house):
     seen = [0]
     limits = BatchLimits(max_bytes=10**9, max_rows=100, chunk_rows=30)
     with pytest.raises(PayloadTooLargeError, match="more than 100 rows"):
-        collect_rows(counted([house] * 10_000, seen), limits, manifest([house["zipcode"]]))
+        collect_rows(counted([house] * 10_000, seen), limits, manifest(zipcodes=[house["zipcode"]]))
     assert seen[0] == 101
 
 
@@ -256,12 +240,12 @@ def test_a_csv_over_the_row_cap_is_refused_before_the_rest_is_pulled(house):
     limits = BatchLimits(max_bytes=10**9, max_rows=1_000, chunk_rows=30)
     body = Body(as_csv([house] * 20_000), size=16_384)
     with pytest.raises(PayloadTooLargeError, match="more than 1,000 rows"):
-        parse_body(body.pull, "text/csv", limits, manifest([house["zipcode"]]))
+        parse_body(body.pull, "text/csv", limits, manifest(zipcodes=[house["zipcode"]]))
     assert body.pulled < body.total / 4
 
 
 def test_valid_rows_are_kept_validated_and_encoded_by_chunk(future_rows):
-    served = manifest(sorted({r["zipcode"] for r in future_rows}))
+    served = manifest(zipcodes=sorted({r["zipcode"] for r in future_rows}))
     kept = collect_rows(future_rows, LIMITS, served)
     assert len(kept) == 100 and len(kept.payloads()) == 4  # chunks of 30
     assert list(kept)[42] == kept[42] and kept[42]["zipcode"] == future_rows[42]["zipcode"]
@@ -275,7 +259,7 @@ def test_reading_holds_little_more_than_the_rows_encoded(future_rows, media):
     rows = [future_rows[i % 100] for i in range(20_000)]
     text = as_csv(rows) if media == "text/csv" else as_json(rows)
     body = Body(text)
-    served = manifest(sorted({r["zipcode"] for r in future_rows}))
+    served = manifest(zipcodes=sorted({r["zipcode"] for r in future_rows}))
     limits = BatchLimits(max_bytes=10**9, max_rows=100_000, chunk_rows=1_000)
     tracemalloc.start()
     try:
@@ -297,7 +281,7 @@ def test_bad_rows_are_located_across_blocks_and_capped_at_20(house):
     for i in range(1_490, 1_520):  # across a block boundary
         rows[i]["bedrooms"] = -1
     with pytest.raises(InvalidInputError) as exc:
-        collect_rows(rows, LIMITS, manifest([house["zipcode"]]))
+        collect_rows(rows, LIMITS, manifest(zipcodes=[house["zipcode"]]))
     detail = exc.value.detail
     assert detail[0]["loc"] == ("body", "rows", 1_490, "bedrooms")
     assert len(detail) == 21 and "30 errors in 2500 rows" in detail[-1]["msg"]
@@ -306,7 +290,7 @@ def test_bad_rows_are_located_across_blocks_and_capped_at_20(house):
 def test_unserved_zipcodes_are_named_with_their_row_once_rows_are_valid(house):
     rows = [house, house | {"zipcode": "98039"}, house | {"zipcode": "98039"}]
     with pytest.raises(InvalidInputError) as exc:
-        collect_rows(rows, LIMITS, manifest([house["zipcode"]]))
+        collect_rows(rows, LIMITS, manifest(zipcodes=[house["zipcode"]]))
     assert [e["loc"] for e in exc.value.detail] == [
         ("body", "rows", 1, "zipcode"),
         ("body", "rows", 2, "zipcode"),
@@ -315,7 +299,7 @@ def test_unserved_zipcodes_are_named_with_their_row_once_rows_are_valid(house):
 
 def test_no_rows_is_a_422():
     with pytest.raises(InvalidInputError) as exc:
-        collect_rows([], LIMITS, manifest([]))
+        collect_rows([], LIMITS, manifest(zipcodes=[]))
     assert problem(exc)["msg"] == "the batch has no rows"
 
 
