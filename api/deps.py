@@ -2,7 +2,8 @@
 process by `api.main.create_app` and kept in `app.state.services`.
 
 All are `async def` although none awaits: FastAPI runs a plain `def` dependency in a thread
-pool, and two thread hops per request were 14 % of the API's CPU under load (py-spy)."""
+pool, and two thread hops per request were 14 % of the API's CPU under load (py-spy). The
+prediction routes take none: they read `services_of(request)` (api/routes/predict.py says why)."""
 
 from dataclasses import dataclass
 from typing import Annotated
@@ -41,10 +42,6 @@ async def served_versions(request: Request) -> ServedVersions:
     return services_of(request).versions
 
 
-async def predictions(request: Request) -> Predictions:
-    return services_of(request).predictions
-
-
 async def batch_jobs(request: Request) -> BatchJobs:
     return services_of(request).batch_jobs
 
@@ -55,7 +52,6 @@ async def reply_inbox(request: Request) -> ReplyInbox:
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 VersionsDep = Annotated[ServedVersions, Depends(served_versions)]
-PredictionsDep = Annotated[Predictions, Depends(predictions)]
 BatchJobsDep = Annotated[BatchJobs, Depends(batch_jobs)]
 InboxDep = Annotated[ReplyInbox, Depends(reply_inbox)]
 PinnedVersion = Annotated[

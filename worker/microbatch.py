@@ -151,7 +151,6 @@ class MicroBatcher(threading.Thread):
         taken = self._exchange(self.max_size)
         if taken.items:
             return self._gather(taken)
-        self._reap_if_due()
         first = self.queue.wait(timeout_s=1)
         if first is None:
             return taken
@@ -181,7 +180,7 @@ class MicroBatcher(threading.Thread):
         give_up = time.monotonic() + self.max_wait_s
         while len(items) < self.max_size and time.monotonic() < give_up:
             time.sleep(0.0002)
-            more = self.queue.exchange(None, self.max_size - len(items), self.rate.per_s)
+            more = self._exchange(self.max_size - len(items))
             items += more.items
             now_ms = more.now_ms
         return Taken(items, now_ms, taken.committed)
