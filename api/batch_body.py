@@ -401,13 +401,8 @@ class _FirstErrors:
 
     def add(self, error: Any) -> None:
         self.count += 1
-        if len(self.first) < MAX_REPORTED_ERRORS + 1:
+        if len(self.first) < MAX_REPORTED_ERRORS:
             self.first.append(error)
-
-    def all(self) -> list[Any]:
-        """As many entries as there were problems (`field_errors` counts them, shows the first
-        ones); the ones past those shown are the same object repeated."""
-        return self.first + self.first[-1:] * (self.count - len(self.first))
 
 
 def collect_rows(rows: Iterable[Any], limits: BatchLimits, manifest: Manifest) -> EncodedRows:
@@ -452,9 +447,9 @@ def collect_rows(rows: Iterable[Any], limits: BatchLimits, manifest: Manifest) -
     if not total:
         raise _body_error("the batch has no rows")
     if invalid.count:
-        raise field_errors(invalid.all(), ("body", "rows"), f"{total} rows")
+        raise field_errors(invalid.first, ("body", "rows"), f"{total} rows", invalid.count)
     if unserved.count:
-        raise unknown_zipcode_error(unserved.all(), manifest)
+        raise unknown_zipcode_error(unserved.first, manifest, unserved.count)
     kept.seal()
     return kept
 

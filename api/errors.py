@@ -11,7 +11,7 @@ request id, while the log line under that id holds what went wrong (a Redis addr
 
 import logging
 import math
-import os
+import random
 from collections.abc import Iterable, Sequence
 from typing import Any, ClassVar
 
@@ -146,19 +146,23 @@ def _readable(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def field_errors(
-    errors: Iterable[dict[str, Any]], prefix: Sequence[str | int] = (), total: str = "the request"
+    errors: Iterable[dict[str, Any]],
+    prefix: Sequence[str | int] = (),
+    total: str = "the request",
+    count: int | None = None,
 ) -> InvalidInputError:
     """At most MAX_REPORTED_ERRORS of `errors`, located under `prefix`, then a note of how many
-    more there were: a broken 100,000-row file gives a readable answer, not megabytes."""
+    there were (`count`, when `errors` holds only the first ones): a broken 100,000-row file
+    gives a readable answer, not megabytes."""
     errors = list(errors)
+    count = len(errors) if count is None else count
     shown = [_readable({**e, "loc": (*prefix, *e["loc"])}) for e in errors[:MAX_REPORTED_ERRORS]]
-    if len(errors) > MAX_REPORTED_ERRORS:
+    if count > MAX_REPORTED_ERRORS:
         shown.append(
             {
                 "type": "too_many_errors",
                 "loc": tuple(prefix),
-                "msg": f"{len(errors)} errors in {total}; the first "
-                f"{MAX_REPORTED_ERRORS} are shown",
+                "msg": f"{count} errors in {total}; the first {MAX_REPORTED_ERRORS} are shown",
             }
         )
     return InvalidInputError(shown)
@@ -195,9 +199,16 @@ def _unreadable(cause: BaseException) -> str:
     return "the body could not be read as JSON"
 
 
+def new_request_id() -> str:
+    """128 random bits as hex, the form of the prediction ids, at a tenth of uuid4's cost: an id
+    needs to be unique, not secret (a client may choose its own), and `random` is reseeded in
+    each forked process."""
+    return random.randbytes(16).hex()
+
+
 def request_id_of(scope: Scope) -> str:
     """The id `RequestContext` gave the request (a fresh one for an app built without it)."""
-    return scope.get(REQUEST_ID_SCOPE_KEY) or os.urandom(16).hex()
+    return scope.get(REQUEST_ID_SCOPE_KEY) or new_request_id()
 
 
 def error_response(

@@ -12,7 +12,6 @@ BaseHTTPMiddleware would run each request in a task of its own).
   instead of parsing megabytes to list 300,000 unknown keys on the event loop.
 """
 
-import random
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -21,7 +20,7 @@ from fastapi import FastAPI
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import REQUEST_ID_SCOPE_KEY, PayloadTooLargeError, error_response
+from api.errors import REQUEST_ID_SCOPE_KEY, PayloadTooLargeError, error_response, new_request_id
 
 # 150 houses' worth: room for pretty-printed JSON and long decimals, far too small for a flood.
 HOUSE_BODY_BYTES = 64 * 1024
@@ -30,13 +29,6 @@ HOUSE_PATHS = ("/v1/predict", "/v1/predict/minimal")
 REQUEST_ID_HEADER = b"x-request-id"
 # A client's own id is echoed into headers and logs, so only a plain token of a sane length.
 _CLIENT_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
-
-
-def new_request_id() -> str:
-    """128 random bits as hex, the form of the prediction ids, at a tenth of uuid4's cost: an id
-    needs to be unique, not secret (a client may choose its own), and `random` is reseeded in
-    each forked process."""
-    return random.randbytes(16).hex()
 
 
 def too_large(limit: int) -> str:

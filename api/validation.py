@@ -7,9 +7,10 @@ from shared.model.manifest import Manifest
 
 
 def unknown_zipcode_error(
-    rows: Iterable[tuple[Sequence[str | int], str]], manifest: Manifest
+    rows: Iterable[tuple[Sequence[str | int], str]], manifest: Manifest, count: int | None = None
 ) -> InvalidInputError:
-    """A 422 naming each offending zipcode and where it was, for rows as (location, zipcode)."""
+    """A 422 naming each offending zipcode and where it was, for rows as (location, zipcode);
+    `count` of them in all when `rows` holds only the first ones."""
     return field_errors(
         (
             {
@@ -22,13 +23,5 @@ def unknown_zipcode_error(
             for loc, zipcode in rows
         ),
         total="the batch",
+        count=count,
     )
-
-
-def check_batch_zipcodes(zipcodes: Sequence[str], manifest: Manifest) -> None:
-    """Every row's zipcode, before a job is accepted (single predictions are checked by the
-    worker against its bundle)."""
-    served = set(manifest.zipcodes)
-    bad = [(("rows", i), z) for i, z in enumerate(zipcodes) if z not in served]
-    if bad:
-        raise unknown_zipcode_error(bad, manifest)
