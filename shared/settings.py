@@ -4,6 +4,7 @@ One module so that the API, the workers, training and the tests agree on paths, 
 timeouts; each default is chosen on purpose and the reason sits next to it.
 """
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -77,6 +78,14 @@ class Settings(BaseSettings):
 
     # Micro-batching of single predictions (worker/microbatch.py).
     microbatch_max_size: int = Field(64, description="Most requests answered by one model call.")
+    microbatchers: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 1) // 2),
+        ge=1,
+        description="Pool processes of each worker that answer single predictions; the others "
+        "take batch-job chunks only. Default: half this machine's cores, at least one: on 2 "
+        "cores one micro-batcher answered more than two, at less CPU a request "
+        "(docs/operations.md, Tuning).",
+    )
     microbatch_max_wait_ms: float = Field(
         0.0,
         description="Longest extra wait for more requests, and only once under load. 0: a "

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 
 import redis
+from celery.utils.log import current_process_index
 from threadpoolctl import threadpool_limits
 
 from shared.model.bundles import latest_version, load_bundle, verify_bundle
@@ -43,7 +44,7 @@ def verified_manifest(settings: Settings) -> Manifest:
 class Serving:
     predictor: Predictor
     redis: redis.Redis
-    batcher: MicroBatcher
+    batcher: MicroBatcher | None  # None: this process takes batch-job chunks only
 
 
 _serving: Serving | None = None
@@ -69,16 +70,29 @@ def start(settings: Settings) -> Serving:
     gc.collect()  # what loading left behind is not frozen with the rest
     gc.freeze()
     client = sync_client(settings)
-    batcher = MicroBatcher(predictor, client, settings)
-    batcher.start()
+    batcher = None
+    if answers_singles(settings):
+        batcher = MicroBatcher(predictor, client, settings)
+        batcher.start()
     _serving = Serving(predictor, client, batcher)
-    log.info("process %s loaded model %s", os.getpid(), predictor.version)
+    role = "single predictions and batch chunks" if batcher else "batch chunks"
+    log.info("process %s loaded model %s (%s)", os.getpid(), predictor.version, role)
     return _serving
+
+
+def answers_singles(settings: Settings) -> bool:
+    """Whether this pool process runs a micro-batcher: the first `microbatchers` of the pool
+    do (Celery gives a replaced process the index of the one it replaces, so a crashed
+    micro-batcher's successor is one again). Fewer micro-batchers than cores served more
+    single predictions a second on the measured machine: each one left on a core competes
+    with the API processes, and the batches of the others grow to take its share."""
+    index = current_process_index(base=0)
+    return (index or 0) < settings.microbatchers
 
 
 def stop() -> None:
     """Let the micro-batcher finish the batch it holds; it takes no more."""
-    if _serving is not None:
+    if _serving is not None and _serving.batcher is not None:
         _serving.batcher.stop()
         _serving.batcher.join(timeout=5)
 

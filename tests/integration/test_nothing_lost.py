@@ -96,9 +96,15 @@ def test_a_pool_process_killed_mid_batch_loses_no_single_prediction_and_answers_
     tmp_path: Path, house: dict
 ):
     # Explained estimates take ~15 ms a row, so 200 of them keep both processes busy for seconds.
-    # No depth limit in the way: this is about loss, not back-pressure.
+    # No depth limit in the way: this is about loss, not back-pressure. Both processes answer
+    # single predictions, so the other one takes over the killed one's requests.
     with running_stack(
-        tmp_path, workers=1, concurrency=2, processing_lease_s=2, queue_wait_s=60
+        tmp_path,
+        workers=1,
+        concurrency=2,
+        microbatchers=2,
+        processing_lease_s=2,
+        queue_wait_s=60,
     ) as stack:
         client = stack.redis_client()
         version = client.get(names.ACTIVE_VERSION)
