@@ -135,7 +135,14 @@ class BatchJobs:
         self.versions = versions
         self.settings = settings
 
-    async def submit(self, rows: Sequence[dict[str, Any]], version: str, caller: Caller) -> str:
+    async def submit(
+        self,
+        rows: Sequence[dict[str, Any]],
+        version: str,
+        caller: Caller,
+        as_of: str | None = None,
+        comps: int = 0,
+    ) -> str:
         job_id = uuid.uuid4().hex
         await self._reserve(caller, job_id, len(rows))
         chunk_rows = self.settings.batch_chunk_rows
@@ -150,6 +157,8 @@ class BatchJobs:
             created_at=now,
             progress_at=now,
             owner=caller.name,
+            as_of=as_of,
+            comps=comps,
         )
         if isinstance(rows, EncodedRows) and rows.chunk_rows == chunk_rows:
             payloads = {str(i): payload for i, payload in enumerate(rows.payloads())}
@@ -160,7 +169,7 @@ class BatchJobs:
                 }
             )
         await self.store.create(job, payloads)
-        await self._send_chunks(job_id, version, range(len(bounds)))
+        await self._send_chunks(job, range(len(bounds)))
         return job_id
 
     async def _reserve(self, caller: Caller, job_id: str, rows: int) -> None:
@@ -190,13 +199,14 @@ class BatchJobs:
                 settings.retry_after_s,
             )
 
-    async def _send_chunks(self, job_id: str, version: str, chunks: Iterable[int]) -> None:
+    async def _send_chunks(self, job: JobRecord | BatchStatus, chunks: Iterable[int]) -> None:
         def publish() -> None:
             for chunk in chunks:
+                task = ChunkTask(job_id=job.job_id, chunk=chunk, as_of=job.as_of, comps=job.comps)
                 self.celery.send_task(
                     names.PREDICT_CHUNK_TASK,
-                    kwargs=ChunkTask(job_id=job_id, chunk=chunk).model_dump(),
-                    queue=names.batch_queue_name(version),
+                    kwargs=task.model_dump(),
+                    queue=names.batch_queue_name(job.model_version),
                     # Chunks outliving their job are dropped unread.
                     expires=self.settings.job_ttl_s,
                 )
@@ -218,5 +228,5 @@ class BatchJobs:
             await self.store.fail(job_id, message)
             return await self.store.status(job_id, caller)
         if pending:
-            await self._send_chunks(job_id, status.model_version, pending)
+            await self._send_chunks(status, pending)
         return status

@@ -88,5 +88,7 @@ def _build_status(
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(job.created_at)),
         expires_in_s=max(int(ttl), 0),
         error="; ".join(errors.values()) or None,
+        as_of=job.as_of,
+        comps=job.comps,
         results=None if raw_results is None else assemble_results(job, raw_results),
     )

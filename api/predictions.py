@@ -8,6 +8,7 @@ thousands of waiting requests cost one coroutine each, not a thread or a Redis c
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from redis import asyncio as aioredis
@@ -33,6 +34,19 @@ from shared.wire.messages import AnyReply, PredictRequest, Variant
 _LONGEST_BATCH_S = 1.0
 
 
+@dataclass(frozen=True)
+class Options:
+    """What a prediction asks besides the house."""
+
+    explain: bool = False
+    as_of: str | None = None
+    comps: int = 0
+    pinned: str | None = None
+
+
+DEFAULT_OPTIONS = Options()
+
+
 class Predictions:
     def __init__(
         self,
@@ -53,20 +67,22 @@ class Predictions:
         self,
         house: dict[str, Any],
         caller: Caller,
-        pinned: str | None = None,
+        options: Options = DEFAULT_OPTIONS,
         variant: Variant = "full",
-        explain: bool = False,
     ) -> tuple[Manifest, AnyReply]:
         """The reply of the active (or pinned) version's workers to one house: no thread, no
         Celery message and no Redis round trip of its own on the hot path."""
         request_id = uuid.uuid4().hex
+        pinned = options.pinned
         # Built without validating again what the route has just validated; the worker validates it.
         request = PredictRequest.model_construct(
             request_id=request_id,
             reply_to=self.inbox.key,
             house=house,
             variant=variant,
-            explain=explain,
+            explain=options.explain,
+            as_of=options.as_of,
+            comps=options.comps,
             pinned=pinned is not None,
             # A worker that reaches the request after this skips it: on Redis's clock, and early
             # enough that an answer started by then still reaches its caller.

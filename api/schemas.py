@@ -25,7 +25,7 @@ from shared.model.contract import (
     FieldSpec,
     consistency_errors,
 )
-from shared.wire.messages import Factor, JobState, PriceRange
+from shared.wire.messages import Comp, Factor, JobState, PriceRange
 
 # A house of more fields than this, so of over 100 unknown ones where a real client sends a typo
 # or two, is refused in one error before pydantic walks them (7 µs each: 2 s for 300,000). Fewer
@@ -247,6 +247,26 @@ class Prediction(BaseModel):
         default_factory=list,
         description="Inputs outside what the model saw in training: the estimate is less reliable.",
     )
+    as_of: str | None = Field(
+        None,
+        description="The month whose market the price is for (YYYY-MM); None for models that "
+        "do not know the sale date.",
+    )
+    confidence: str | None = Field(
+        None,
+        description="Confidence grade, A (most certain) to D, from the forecast standard "
+        "deviation `fsd` (docs/model_report.md says what each grade measured).",
+    )
+    fsd: float | None = Field(
+        None,
+        description="Forecast standard deviation: the estimate's expected error as a share of "
+        "the price (0.08 = 8 %); the ranges are as wide as it says.",
+    )
+    comps: list[Comp] = Field(
+        default_factory=list,
+        description="Comparable past sales (with ?comps=N), most similar first, prices also "
+        "moved to `as_of`.",
+    )
 
 
 class BatchAccepted(BaseModel):
@@ -261,6 +281,13 @@ class BatchRowResult(BaseModel):
     row: int = Field(description="0-based index of the row in the submitted batch.")
     prediction: float
     model_version: str
+    interval_80: PriceRange | None = None
+    interval_95: PriceRange | None = None
+    confidence: str | None = None
+    fsd: float | None = None
+    as_of: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    comps: list[Comp] = Field(default_factory=list)
 
 
 class BatchStatus(BaseModel):
@@ -272,6 +299,8 @@ class BatchStatus(BaseModel):
     created_at: str
     expires_in_s: int = Field(description="Seconds until the job and its results are deleted.")
     error: str | None = None
+    as_of: str | None = Field(None, description="The month asked for at submission, if any.")
+    comps: int = Field(0, description="Comparable sales asked for per row.")
     results: list[BatchRowResult] | None = None
 
 
@@ -283,6 +312,11 @@ class ModelInfo(BaseModel):
     workers: int = Field(description="Worker processes serving this version now.")
     request_fields: list[str]
     zipcodes: list[str] = Field(description="The area this version serves.")
+    as_of_months: list[str] = Field(
+        default_factory=list,
+        description="First and last month (YYYY-MM) the version can price a home at (`as_of`); "
+        "empty for models that do not know the sale date.",
+    )
     metrics: dict[str, Any]
 
 

@@ -29,6 +29,7 @@ import redis
 from pydantic import ValidationError
 
 from shared.model.demographics import UnknownZipcodeError
+from shared.model.market import AsOfError
 from shared.model.predictor import Predictor
 from shared.settings import Settings
 from shared.wire.messages import (
@@ -45,34 +46,50 @@ from worker.request_queue import RequestQueue, Taken
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _Call:
+    """What one model call is asked: requests that differ in any of these are answered apart."""
+
+    variant: Variant
+    explain: bool
+    as_of: str | None
+    comps: int
+
+    @classmethod
+    def of(cls, request: PredictRequest) -> "_Call":
+        return cls(request.variant, request.explain, request.as_of, request.comps)
+
+
 def answer(predictor: Predictor, requests: list[PredictRequest]) -> list[AnyReply]:
-    """Replies in request order, from one model call per (variant, explain) group; each reply's
+    """Replies in request order, from one model call per kind of call; each reply's
     `batch_size` is the size of the call that answered it."""
     replies: list[AnyReply | None] = [None] * len(requests)
-    groups: dict[tuple[Variant, bool], list[int]] = defaultdict(list)
+    groups: dict[_Call, list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
-        groups[request.variant, request.explain].append(index)
-    for (variant, explain), indexes in groups.items():
-        group = _answer_group(predictor, [requests[i] for i in indexes], variant, explain)
+        groups[_Call.of(request)].append(index)
+    for call, indexes in groups.items():
+        group = _answer_group(predictor, [requests[i] for i in indexes], call)
         for index, reply in zip(indexes, group, strict=True):
             replies[index] = reply
     return replies  # type: ignore[return-value]  # every index belongs to one group
 
 
 def _answer_group(
-    predictor: Predictor, requests: list[PredictRequest], variant: Variant, explain: bool
+    predictor: Predictor, requests: list[PredictRequest], call: _Call
 ) -> list[AnyReply]:
     houses = pd.DataFrame([request.house for request in requests])
     try:
-        estimates = predictor.estimate(houses, variant, explain=explain)
+        estimates = predictor.estimate(
+            houses, call.variant, explain=call.explain, as_of=call.as_of, comps=call.comps
+        )
+    except AsOfError as exc:  # the month, not a house, is wrong: the same for every request
+        return [_error(r, ErrorCode.INVALID_AS_OF, str(exc)) for r in requests]
     except UnknownZipcodeError as exc:
         if len(requests) == 1:
             return [_error(requests[0], ErrorCode.UNKNOWN_ZIPCODE, str(exc), exc.zipcodes)]
         # One bad row must not fail its batch-mates: answer each on its own.
         return [
-            reply
-            for request in requests
-            for reply in _answer_group(predictor, [request], variant, explain)
+            reply for request in requests for reply in _answer_group(predictor, [request], call)
         ]
     except Exception as exc:  # the callers get an answer now, not a timeout later
         log.exception(

@@ -12,8 +12,8 @@ import pandas as pd
 import redis
 from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_fixed
 
-from shared.model.contract import cents
 from shared.model.demographics import UnknownZipcodeError
+from shared.model.market import AsOfError
 from shared.settings import get_settings
 from shared.wire import names
 from shared.wire.jobs import encode_result
@@ -102,9 +102,11 @@ def predict_chunk(**message: object) -> None:
         _store(job_id, chunk, error=message)
         return
     try:
-        prices = state.predictor.predict(decode_rows(payload))
-        encoded = encode_result([cents(price) for price in prices])
-    except UnknownZipcodeError as exc:
+        estimates = state.predictor.estimate(
+            decode_rows(payload), "full", explain=False, as_of=task.as_of, comps=task.comps
+        )
+        encoded = encode_result(estimates)
+    except (UnknownZipcodeError, AsOfError) as exc:
         _store(job_id, chunk, error=str(exc))
         return
     except Exception as exc:  # the job reports failed rather than staying "running" forever

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +18,7 @@ from api.batch_body import (
     receive_rows,
 )
 from api.deps import BatchJobsDep, PinnedVersion, SettingsDep, VersionsDep
+from api.errors import InvalidInputError
 from api.schemas import (
     EXAMPLE_HOUSE,
     BatchAccepted,
@@ -24,7 +26,7 @@ from api.schemas import (
     HouseFull,
     error_responses,
 )
-from shared.model.contract import HOUSE_COLUMNS
+from shared.model.contract import AS_OF_PATTERN, HOUSE_COLUMNS, MAX_COMPS
 
 router = APIRouter(prefix="/v1", tags=["batch"])
 
@@ -55,7 +57,25 @@ _BODY_DOC = {
         },
     }
 }
-_CSV_RESULTS = "row,prediction,model_version\n0,352937.55,v2\n"
+# A result row as CSV: the amounts of its ranges, the grade, the month, the warnings joined by
+# " | " and, when asked for, the comparable sales as JSON.
+CSV_COLUMNS = (
+    "row",
+    "prediction",
+    "low_80",
+    "high_80",
+    "low_95",
+    "high_95",
+    "confidence",
+    "fsd",
+    "as_of",
+    "warnings",
+    "model_version",
+)
+_CSV_RESULTS = (
+    ",".join(CSV_COLUMNS)
+    + "\n0,352937.55,308000.12,404400.0,284000.5,438600.25,B,0.09,2015-05,,v2\n"
+)
 
 
 @router.post(
@@ -83,6 +103,15 @@ async def submit_batch(
     versions: VersionsDep,
     settings: SettingsDep,
     pinned: PinnedVersion = None,
+    as_of: str | None = Query(
+        None,
+        pattern=AS_OF_PATTERN,
+        description="Price every home in this month's market (YYYY-MM, a month the model "
+        "learned from). Default: the latest month it learned from.",
+    ),
+    comps: int = Query(
+        0, ge=0, le=MAX_COMPS, description="Comparable past sales to add to each row's result."
+    ),
 ) -> BatchAccepted:
     """Queue many houses at once; poll `status_url` for progress and results."""
     # Refusals that need no body come first; then the body is read row by row in one of the
@@ -91,9 +120,11 @@ async def submit_batch(
     limits = BatchLimits.of(settings)
     check_declared_length(request, limits)
     manifest = await versions.serving(pinned, caller)
+    if as_of is not None and (problem := manifest.as_of_error(as_of)):
+        raise InvalidInputError.at(("query", "as_of"), problem, "value_error")
     async with parse_gate(request.app, settings).turn():
         rows = await receive_rows(request, media, limits, manifest)
-        job_id = await jobs.submit(rows, manifest.version, caller)
+        job_id = await jobs.submit(rows, manifest.version, caller, as_of, comps)
     return BatchAccepted(
         job_id=job_id,
         status_url=str(request.url_for("batch_status", job_id=job_id)),
@@ -144,6 +175,13 @@ async def batch_status(
 def _results_csv(status: BatchStatus) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["row", "prediction", "model_version"])
-    writer.writerows((r.row, r.prediction, r.model_version) for r in status.results or [])
+    writer.writerow(CSV_COLUMNS + (("comps",) if status.comps else ()))
+    for r in status.results or []:
+        low_80, high_80 = (r.interval_80.low, r.interval_80.high) if r.interval_80 else ("", "")
+        low_95, high_95 = (r.interval_95.low, r.interval_95.high) if r.interval_95 else ("", "")
+        line = [r.row, r.prediction, low_80, high_80, low_95, high_95, r.confidence, r.fsd]
+        line += [r.as_of, " | ".join(r.warnings), r.model_version]
+        if status.comps:
+            line.append(json.dumps([comp.model_dump() for comp in r.comps]))
+        writer.writerow(line)
     return out.getvalue()

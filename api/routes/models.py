@@ -27,6 +27,7 @@ async def list_models(_: AgentCaller, versions: VersionsDep) -> list[ModelInfo]:
                 workers=await versions.live_workers(version),
                 request_fields=manifest.request_fields,
                 zipcodes=manifest.zipcodes,
+                as_of_months=manifest.as_of_months,
                 metrics=manifest.metrics,
             )
         )

@@ -1,16 +1,19 @@
 """Single-house estimates, answered synchronously through the queue."""
 
+import re
 import time
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from api.auth import Caller, HouseCaller
 from api.deps import services_of
 from api.errors import InvalidInputError, ModelFailedError, VersionNotServedError
+from api.predictions import Options
 from api.schemas import HouseFull, HouseMinimal, Prediction, error_responses
 from api.validation import unknown_zipcode_error
+from shared.model.contract import AS_OF_PATTERN, MAX_COMPS
 from shared.model.manifest import VERSION_RE
 from shared.wire.messages import ErrorCode, ErrorReply, Variant
 
@@ -19,6 +22,11 @@ EXPLAIN_DOC = (
     "by default: the explanation costs the model several times the estimate."
 )
 PINNED_DOC = "Route this request to a specific model version (409 if none serves it)."
+AS_OF_DOC = (
+    "Price the home in this month's market (YYYY-MM, a month the model learned from; see "
+    "`as_of_months` of GET /v1/models). Default: the latest month it learned from."
+)
+COMPS_DOC = f"Add up to {MAX_COMPS} comparable past sales to the answer. Default: none."
 # `explain` and `X-Model-Version` are read from the request, not declared as parameters: on the
 # hot path FastAPI's handling of two more declared parameters and a dependency cost each
 # prediction ~40 µs of API CPU (98 against 60 µs for the route alone, measured in process), so
@@ -33,6 +41,26 @@ OPTIONS: dict[str, Any] = {
             "schema": {"type": "boolean", "default": False, "title": "Explain"},
         },
         {
+            "name": "as_of",
+            "in": "query",
+            "required": False,
+            "description": AS_OF_DOC,
+            "schema": {"type": "string", "pattern": AS_OF_PATTERN, "title": "As Of"},
+        },
+        {
+            "name": "comps",
+            "in": "query",
+            "required": False,
+            "description": COMPS_DOC,
+            "schema": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_COMPS,
+                "default": 0,
+                "title": "Comps",
+            },
+        },
+        {
             "name": "X-Model-Version",
             "in": "header",
             "required": False,
@@ -42,22 +70,38 @@ OPTIONS: dict[str, Any] = {
     ]
 }
 _BOOL = TypeAdapter(bool)
+_COMPS = TypeAdapter(Annotated[int, Field(ge=0, le=MAX_COMPS)])
+_AS_OF = re.compile(AS_OF_PATTERN)
 
 
-def _options(request: Request) -> tuple[bool, str | None]:
-    """`explain` and the pinned version, checked as FastAPI would have (422 naming them)."""
-    raw = request.query_params.get("explain")
+def _options(request: Request) -> Options:
+    """The query parameters and the pinned version, checked as FastAPI would have (422 naming
+    them)."""
+    query = request.query_params
+    if not query and "x-model-version" not in request.headers:
+        return Options()  # the common case, at no cost
+    explain = query.get("explain")
     try:
-        explain = False if raw is None else _BOOL.validate_python(raw)
+        explain = False if explain is None else _BOOL.validate_python(explain)
     except ValidationError:
-        message = f"explain should be true or false, not {raw!r}"
+        message = f"explain should be true or false, not {explain!r}"
         raise InvalidInputError.at(("query", "explain"), message, "bool_parsing") from None
+    comps = query.get("comps")
+    try:
+        comps = 0 if comps is None else _COMPS.validate_python(comps)
+    except ValidationError:
+        message = f"comps should be a whole number from 0 to {MAX_COMPS}, not {comps[:40]!r}"
+        raise InvalidInputError.at(("query", "comps"), message, "int_parsing") from None
+    as_of = query.get("as_of")
+    if as_of is not None and _AS_OF.fullmatch(as_of) is None:
+        message = f"as_of should be a month as YYYY-MM, such as 2015-05, not {as_of[:40]!r}"
+        raise InvalidInputError.at(("query", "as_of"), message, "string_pattern_mismatch")
     pinned = request.headers.get("x-model-version")
     if pinned is not None and VERSION_RE.fullmatch(pinned) is None:
         message = f"X-Model-Version should be a version name such as v2, not {pinned[:40]!r}"
         where = ("header", "X-Model-Version")
         raise InvalidInputError.at(where, message, "string_pattern_mismatch")
-    return explain, pinned
+    return Options(explain, as_of, comps, pinned)
 
 
 router = APIRouter(prefix="/v1", tags=["predictions"])
@@ -81,17 +125,17 @@ async def _estimate(
     house: HouseFull | HouseMinimal, caller: Caller, request: Request, variant: Variant
 ) -> Response:
     started = time.perf_counter()
-    explain, pinned = _options(request)
+    options = _options(request)
     predictions = services_of(request).predictions
-    # The zipcode is checked by the worker against its own bundle (an unknown one comes back
-    # as an error reply and becomes this 422), which saves the API a step per request.
-    manifest, reply = await predictions.predict(
-        house.model_dump(), caller, pinned, variant=variant, explain=explain
-    )
+    # The zipcode and the month are checked by the worker against its own bundle (an unknown
+    # one comes back as an error reply and becomes a 422), which saves the API a step.
+    manifest, reply = await predictions.predict(house.model_dump(), caller, options, variant)
     if isinstance(reply, ErrorReply):
         match reply.error:
             case ErrorCode.UNKNOWN_ZIPCODE:
                 raise unknown_zipcode_error([((), house.zipcode)], manifest)
+            case ErrorCode.INVALID_AS_OF:
+                raise InvalidInputError.at(("query", "as_of"), reply.detail, "value_error")
             case ErrorCode.VERSION_GONE:
                 raise VersionNotServedError(f"model version {manifest.version!r} stopped serving")
         raise ModelFailedError(f"the model failed on request {reply.request_id}; retry later")

@@ -28,8 +28,10 @@ from shared.model.kinds.gbm import GbmModel
 from shared.model.manifest import BundleError, Manifest, check_version, version_number
 from shared.model.signing import SIGNATURE_FILE, authentic, signature
 
-# 1: one joblib pickle of the model objects (no longer read); 2: each kind's plain files.
-FORMAT = 2
+# How a kind's files are written, per kind (`Model.FORMAT`): 1, one joblib pickle of the model
+# objects (no longer read); 2, each kind's plain files; 3 (gbm), plus the market index, the
+# comparable sales and the ranges' difficulty model. A bundle of another format than its kind's
+# is listed but not served: `realty train` writes a servable one beside it.
 DEMOGRAPHICS_FILE = "demographics.csv"
 MANIFEST_FILE = "manifest.json"
 _LIBRARIES = ("scikit-learn", "numpy", "pandas", "scipy", "lightgbm", "lleaves")
@@ -67,9 +69,9 @@ def read_manifest(bundle_dir: Path) -> Manifest:
 
 
 def servable(manifest: Manifest) -> bool:
-    """Whether this code reads the bundle: its format and a known kind. An older bundle stays
-    on disk, listed, until `realty train` writes a servable one beside it."""
-    return manifest.format == FORMAT and manifest.kind in MODELS
+    """Whether this code reads the bundle: a known kind, in its kind's format. An older bundle
+    stays on disk, listed, until `realty train` writes a servable one beside it."""
+    return manifest.kind in MODELS and manifest.format == MODELS[manifest.kind].FORMAT
 
 
 def latest_version(model_dir: Path, kind: str | None = None) -> str | None:
@@ -107,7 +109,7 @@ def write_bundle(
         manifest = Manifest(
             version=version,
             kind=model.KIND,
-            format=FORMAT,
+            format=model.FORMAT,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             input_features=input_features,
             request_fields=list(MODEL_KINDS[model.KIND].request_fields),
@@ -117,6 +119,8 @@ def write_bundle(
             data_files=data_files,
             metrics=metrics,
             training=training,
+            # What the API checks a batch's `as_of` against, without the model's libraries.
+            as_of_months=[] if model.market is None else list(model.market.months()),
         )
         raw = (manifest.model_dump_json(indent=2) + "\n").encode()
         (staging / MANIFEST_FILE).write_bytes(raw)
@@ -158,9 +162,10 @@ def verify_bundle(model_dir: Path, version: str, *, key: SecretStr) -> Manifest:
     if manifest.version != version:
         raise BundleError(f"bundle {version} refused: it holds the manifest of {manifest.version}")
     if not servable(manifest):
+        formats = ", ".join(f"format {m.FORMAT} of {kind}" for kind, m in MODELS.items())
         raise BundleError(
             f"bundle {version} is a {manifest.kind!r} bundle of format {manifest.format}; this "
-            f"code reads format {FORMAT} of {', '.join(MODELS)}: retrain it (`realty train`)"
+            f"code reads {formats}: retrain it (`realty train`)"
         )
     for name, expected in manifest.files.items():
         path = bundle_dir / name

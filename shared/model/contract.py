@@ -54,6 +54,29 @@ HOUSE_FIELDS: tuple[FieldSpec, ...] = (
 FIELDS_BY_NAME = {f.name: f for f in HOUSE_FIELDS}
 HOUSE_COLUMNS: tuple[str, ...] = tuple(f.name for f in HOUSE_FIELDS)
 
+# Each column in an agent's words, unit included: the agents' page labels its form with these
+# (served by api/routes/page.py with the bounds above), so a field is named in one place.
+FIELD_LABELS: dict[str, str] = {
+    "bedrooms": "Bedrooms",
+    "bathrooms": "Bathrooms",
+    "sqft_living": "Living area (sq ft)",
+    "sqft_lot": "Lot size (sq ft)",
+    "floors": "Floors",
+    "waterfront": "On the waterfront (1 yes, 0 no)",
+    "view": "View (0 none to 4 excellent)",
+    "condition": "Condition (1 poor to 5 very good)",
+    "grade": "Construction grade (1 to 13)",
+    "sqft_above": "Living area above ground (sq ft)",
+    "sqft_basement": "Basement living area (sq ft)",
+    "yr_built": "Year built",
+    "yr_renovated": "Year renovated (0 if never)",
+    ZIPCODE: "Zip code",
+    "lat": "Latitude",
+    "long": "Longitude",
+    "sqft_living15": "Living area of the 15 nearest homes (sq ft)",
+    "sqft_lot15": "Lot size of the 15 nearest homes (sq ft)",
+}
+
 # Columns of the sales file that are not house features. Requests may carry them (a row pasted
 # from the sales file) and they are ignored; any other unknown field is rejected as a likely typo.
 SALES_ONLY_COLUMNS: tuple[str, ...] = ("id", "date", TARGET)
@@ -152,3 +175,9 @@ def cents(dollars: float) -> float:
     `realty predict`): Python's correctly rounded `round` to cents, never NumPy's `round`, which
     scales by 100 first and can land a cent away on a few values."""
     return round(float(dollars), 2)
+
+
+# What an estimate may be asked for besides the house: the month to price it at, and how many
+# comparable sales to show (the API's parameters, the batch options and the models read these).
+AS_OF_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # YYYY-MM; which months a bundle knows, it says
+MAX_COMPS = 10

@@ -9,15 +9,13 @@ training sales.
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
+from shared.model.comps import chord_to_arc, unit_vectors
 from shared.model.contract import TARGET, ZIPCODE
-
-if TYPE_CHECKING:
-    from sklearn.neighbors import BallTree
 
 ROTATION_ANGLES = (15, 30, 45, 60)
 NEIGHBOURS = 10
@@ -34,7 +32,7 @@ class LocationContext:
     coordinates: np.ndarray | None = None  # radians (lat, long) of the training sales
     levels: np.ndarray | None = None  # their log price per sq ft
     # Built from `coordinates` on first use: cheaper to rebuild than to store.
-    _tree: "BallTree | None" = field(default=None, init=False, repr=False, compare=False)
+    _tree: cKDTree | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def fit(cls, sales: pd.DataFrame, *, neighbours: bool) -> "LocationContext":
@@ -51,17 +49,19 @@ class LocationContext:
         return cls({str(k): float(v) for k, v in smoothed.items()}, overall, coordinates, levels)
 
     def neighbour_levels(self, lat: np.ndarray, long: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Mean price level of the NEIGHBOURS nearest training sales, and their mean distance
-        in km (haversine on lat/long, given in degrees)."""
-        from sklearn.neighbors import BallTree
+        """Mean price level of the NEIGHBOURS nearest training sales, and their mean great-circle
+        distance in km (lat/long given in degrees).
 
+        A k-d tree on 3-D unit vectors, not a haversine ball tree: the chord between two points
+        of the sphere grows with their arc, so it picks the same nearest sales (up to ties) about
+        eight times faster; each chord is converted back to its arc for the distance."""
         if self.coordinates is None or self.levels is None:
             raise ValueError("this context was fitted without neighbours")
         if self._tree is None:
-            self._tree = BallTree(self.coordinates, metric="haversine")
-        query = np.deg2rad(np.column_stack([lat, long]))
-        distance, index = self._tree.query(query, k=NEIGHBOURS)
-        return self.levels[index].mean(axis=1), distance.mean(axis=1) * _EARTH_KM
+            lat_rad, long_rad = self.coordinates[:, 0], self.coordinates[:, 1]
+            self._tree = cKDTree(unit_vectors(np.rad2deg(lat_rad), np.rad2deg(long_rad)))
+        chord, index = self._tree.query(unit_vectors(lat, long), k=NEIGHBOURS)
+        return self.levels[index].mean(axis=1), chord_to_arc(chord).mean(axis=1) * _EARTH_KM
 
 
 # Feature groups, in the order they are added in the ablation (docs/model_report.md).

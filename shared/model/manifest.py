@@ -43,8 +43,8 @@ def check_version(name: str) -> str:
 class Manifest(BaseModel):
     version: str
     kind: str
-    # How the model's files are written (`shared.model.bundles.FORMAT`); absent in the first
-    # format, which pickled the model.
+    # How the model's files are written (its kind's `FORMAT`, see shared.model.bundles);
+    # absent in the first format, which pickled the model.
     format: int = 1
     created_at: str
     input_features: list[str]
@@ -55,3 +55,16 @@ class Manifest(BaseModel):
     data_files: dict[str, str]
     metrics: dict[str, Any]
     training: dict[str, Any]
+    # The first and last month the model can price a home at (YYYY-MM); empty for kinds that
+    # do not know the sale date.
+    as_of_months: list[str] = []
+
+    def as_of_error(self, as_of: str) -> str | None:
+        """Why this version cannot estimate at `as_of` (a well-formed YYYY-MM), or None."""
+        if not self.as_of_months:
+            return f"model {self.version} ({self.kind}) does not price at a chosen month"
+        first, last = self.as_of_months
+        if not first <= as_of <= last:
+            known = f"{first} to {last}"
+            return f"as_of {as_of} is outside the months model {self.version} knows: {known}"
+        return None

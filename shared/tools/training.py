@@ -11,11 +11,13 @@ from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 from sklearn.model_selection import train_test_split
 
 from shared.model.bundles import Manifest, write_bundle
+from shared.model.comps import ComparableSales
 from shared.model.contract import BASELINE, GBM, TARGET, VARIANTS, ZIPCODE
 from shared.model.data import DEMOGRAPHICS_FILE, SALES_FILE, read_csv, sha256_file
 from shared.model.demographics import join_demographics
 from shared.model.kinds import Model, gbm
 from shared.model.kinds.baseline import BaselineModel
+from shared.model.market import MarketIndex, sale_months
 from shared.model.signing import signing_key
 from shared.settings import Settings
 
@@ -40,9 +42,12 @@ def load_client_data(settings: Settings) -> ClientData:
 
 
 def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, float]:
-    """Dollar errors a realtor can read, plus R² for comparison with the client's figure."""
+    """Dollar errors a realtor can read, the AVM industry's figures (median APE, PPE5/10/20:
+    the share within 5/10/20 % of the sale, the share off by more than 20 %, the bias = median
+    signed error), plus R² for comparison with the client's figure."""
     actual_values = actual.to_numpy(dtype=float)
-    ape = np.abs(predicted - actual_values) / actual_values
+    signed = (predicted - actual_values) / actual_values
+    ape = np.abs(signed)
     return {
         "r2": float(r2_score(actual_values, predicted)),
         "mae": float(mean_absolute_error(actual_values, predicted)),
@@ -51,6 +56,9 @@ def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, fl
         "median_ape": float(np.median(ape)),
         "within_10pct": float((ape <= 0.10).mean()),
         "within_20pct": float((ape <= 0.20).mean()),
+        "within_5pct": float((ape <= 0.05).mean()),
+        "over_20pct": float((ape > 0.20).mean()),
+        "bias": float(np.median(signed)),
         "rows": len(actual_values),
     }
 
@@ -94,25 +102,60 @@ def client_sales_split(data: ClientData) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, test
 
 
-def interval_coverage(variant: gbm.GbmVariant, sales: pd.DataFrame) -> dict[str, float]:
-    """Share of `sales` whose price lies inside each of the variant's ranges."""
+@dataclass(frozen=True)
+class SaleEstimates:
+    """A variant's estimates of sales, each at its own sale month where the model knows that
+    month and at the latest month it learned otherwise (a sale after the training data), with
+    the FSD, grade and ranges of each."""
+
+    prices: np.ndarray
+    fsd: np.ndarray
+    grades: np.ndarray
+    ranges: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def estimate_sales(
+    variant: gbm.GbmVariant, market: MarketIndex, sales: pd.DataFrame
+) -> SaleEstimates:
+    """How a held-out sale is scored: the estimate an agent would have had for its month."""
+    matrix = variant.matrix(sales)
+    reference = variant.predict_matrix(matrix)
+    shift = market.log_level(sale_months(sales))
+    uncertainty = variant.uncertainty(matrix, reference)
+    if uncertainty is None:
+        raise ValueError(f"variant {variant.name} is not calibrated")
+    moved = np.exp(shift)
+    ranges = {k: (lo * moved, hi * moved) for k, (lo, hi) in uncertainty.ranges.items()}
+    return SaleEstimates(reference * moved, uncertainty.fsd, uncertainty.grades, ranges)
+
+
+def interval_coverage(estimates: SaleEstimates, sales: pd.DataFrame) -> dict[str, float]:
+    """Share of `sales` whose price lies inside each of the ranges."""
     actual = sales[TARGET].to_numpy(dtype=float)
-    ranges = variant.intervals(variant.predict(sales))
     return {
         level: float(((actual >= low) & (actual <= high)).mean())
-        for level, (low, high) in ranges.items()
+        for level, (low, high) in estimates.ranges.items()
     }
 
 
+def fit_gbm_variant(
+    train: pd.DataFrame, market: MarketIndex, name: str, demo_cols: list[str]
+) -> gbm.GbmVariant:
+    """One variant fitted and calibrated on `train`'s prices moved to the index's latest
+    month."""
+    reference = market.to_reference(train)
+    variant = gbm.fit_variant(reference, gbm.VARIANT_CONFIGS[name], demo_cols, name)
+    gbm.calibrate(variant, reference)
+    return variant
+
+
 def fit_gbm(train: pd.DataFrame, demographics: pd.DataFrame) -> gbm.GbmModel:
-    """Both variants of the gbm kind on the same training sales, each calibrated for ranges."""
+    """Both variants of the gbm kind on the same training sales, each calibrated for ranges,
+    with the market index and the comparable sales of those training sales alone."""
     demo_cols = gbm.demographic_columns(demographics)
-    variants = {}
-    for name in VARIANTS:
-        variant = gbm.fit_variant(train, gbm.VARIANT_CONFIGS[name], demo_cols, name)
-        gbm.calibrate(variant, train)
-        variants[name] = variant
-    return gbm.GbmModel(variants)
+    market = MarketIndex.fit(train)
+    variants = {name: fit_gbm_variant(train, market, name, demo_cols) for name in VARIANTS}
+    return gbm.GbmModel(variants, market, ComparableSales.fit(train))
 
 
 def train_gbm(settings: Settings) -> Manifest:
@@ -121,10 +164,13 @@ def train_gbm(settings: Settings) -> Manifest:
     model = fit_gbm(train, data.demographics)
     metrics: dict[str, Any] = {}
     for name, variant in model.variants.items():
+        on_test = estimate_sales(variant, model.market, test)
         scores = {
-            "train": regression_metrics(train[TARGET], variant.predict(train)),
-            "test": regression_metrics(test[TARGET], variant.predict(test)),
-            "test_interval_coverage": interval_coverage(variant, test),
+            "train": regression_metrics(
+                train[TARGET], estimate_sales(variant, model.market, train).prices
+            ),
+            "test": regression_metrics(test[TARGET], on_test.prices),
+            "test_interval_coverage": interval_coverage(on_test, test),
         }
         metrics |= scores if name == "full" else {name: scores}
     full = model.variant("full")
@@ -137,14 +183,18 @@ def train_gbm(settings: Settings) -> Manifest:
         estimator="LightGBM on log(price), one estimator per variant (shared/model/kinds/gbm.py)",
         params=gbm.PARAMS,
         rounds=gbm.NUM_ROUNDS,
-        intervals="split-conformal on 5-fold out-of-fold |log residuals| of the training "
-        "split (repeat sales of a house in one fold)",
+        market="hedonic monthly index of the training sales (shared/model/market.py); the "
+        "trees learn prices moved to its latest month",
+        intervals="normalized split-conformal: a linear difficulty model on 5-fold "
+        "out-of-fold |log residuals| of the training split (repeat sales of a house in one "
+        "fold), shared/model/confidence.py",
+        comparables="the training sales (shared/model/comps.py)",
         variants={
             name: {
                 "request_fields": list(GBM.variant_request_fields(name)),
                 "features": v.features,
                 "ranges": v.ranges,
-                "interval_log_halfwidths": v.log_halfwidths,
+                "difficulty": None if v.difficulty is None else v.difficulty.spec(),
             }
             for name, v in model.variants.items()
         },

@@ -10,7 +10,7 @@ prediction.
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from shared.wire.messages import CHUNK_RESULT, CHUNK_ROWS, JobRecord, JobState
+from shared.wire.messages import CHUNK_RESULT, CHUNK_ROWS, Estimate, JobRecord, JobState
 
 
 def chunk_bounds(rows_total: int, chunk_rows: int) -> list[tuple[int, int]]:
@@ -26,9 +26,10 @@ def encode_rows(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return CHUNK_ROWS.dump_json({column: [row[column] for row in rows] for column in columns})
 
 
-def encode_result(prices: Sequence[float]) -> bytes:
-    """A chunk's prices, already in cents (`shared.model.contract.cents`)."""
-    return CHUNK_RESULT.dump_json(list(prices))
+def encode_result(estimates: Sequence[Estimate]) -> bytes:
+    """A chunk's estimates, amounts already in cents (`shared.model.contract.cents`); what
+    every row has at its default (no factors, no comps) is left out."""
+    return CHUNK_RESULT.dump_json(list(estimates), exclude_defaults=True)
 
 
 def derive_state(job: JobRecord, chunks_done: int, errors: Mapping[str, str]) -> JobState:
@@ -47,13 +48,13 @@ def rows_done(job: JobRecord, done_chunks: Sequence[int]) -> int:
 
 
 def assemble_results(job: JobRecord, chunk_results: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Rows in submission order, each with its prediction and the version that made it."""
+    """Rows in submission order, each with its estimate and the version that made it."""
     bounds = chunk_bounds(job.rows_total, job.chunk_rows)
     rows = []
     for index in sorted(int(i) for i in chunk_results):
         start, _ = bounds[index]
-        for offset, price in enumerate(CHUNK_RESULT.validate_json(chunk_results[str(index)])):
-            rows.append(
-                {"row": start + offset, "prediction": price, "model_version": job.model_version}
-            )
+        estimates = CHUNK_RESULT.validate_json(chunk_results[str(index)])
+        for offset, estimate in enumerate(estimates):
+            row = {"row": start + offset, "model_version": job.model_version}
+            rows.append(row | {name: value for name, value in estimate if name != "factors"})
     return rows

@@ -30,6 +30,10 @@ class PredictRequest(_Message):
     house: dict[str, HouseValue] = Field(description="Fields already validated by the API.")
     variant: Variant = "full"
     explain: bool = False
+    as_of: str | None = Field(
+        None, description="Month to estimate at (YYYY-MM); None: the bundle's latest."
+    )
+    comps: int = Field(0, description="Comparable sales to add to the answer.")
     pinned: bool = Field(False, description="Only the version it was sent to may answer it.")
     deadline_ms: int = Field(
         description="Redis server time (TIME, in ms) after which it must not be started: its "
@@ -53,6 +57,27 @@ class Factor(_Message):
     text: str = Field(description='In plain words, e.g. "living area 2,600 sq ft: +$85k".')
 
 
+class Comp(_Message):
+    """A past sale of the model's training data chosen as comparable (shared/model/comps.py):
+    near, sold close to the as-of month, of similar size, rooms and grade. Address-free."""
+
+    id: str = Field(description="The sale's id in the sales data.")
+    sale_date: str = Field(description="Date of the sale, YYYY-MM-DD.")
+    price: float = Field(description="Its sale price, USD.")
+    price_as_of: float = Field(
+        description="Its sale price moved to the estimate's as_of month by the market index, USD."
+    )
+    distance_miles: float | None = Field(
+        description="Great-circle distance from the house, miles; null when the request has no "
+        "coordinates (minimal variant: comps come from the same zipcode)."
+    )
+    bedrooms: float = Field(description="Its bedrooms.")
+    bathrooms: float = Field(description="Its bathrooms.")
+    sqft_living: float = Field(description="Its living area, sq ft.")
+    grade: float | None = Field(description="Its King County construction grade, 1 to 13.")
+    similarity: float = Field(description="0 to 1; 1 = same place, size, rooms, grade and month.")
+
+
 class Estimate(_Message):
     """What a model says about one house, in cents (`shared.model.contract.cents`)."""
 
@@ -61,6 +86,25 @@ class Estimate(_Message):
     interval_95: PriceRange | None = None
     factors: list[Factor] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    as_of: str | None = Field(
+        None,
+        description="The month (YYYY-MM) whose market the estimate is for; null for a model "
+        "that knows no sale dates (baseline).",
+    )
+    confidence: str | None = Field(
+        None,
+        description="Confidence grade A (FSD < 8 %), B (< 12 %), C (< 18 %) or D, read off "
+        "`fsd`; null for the baseline.",
+    )
+    fsd: float | None = Field(
+        None,
+        description="Forecast standard deviation as a fraction of the estimate: the sale lands "
+        "within ±fsd of it about 68 % of the time (e.g. 0.08); null for the baseline.",
+    )
+    comps: list[Comp] = Field(
+        default_factory=list,
+        description="Comparable past sales, most similar first (only when requested).",
+    )
 
 
 class EstimateReply(Estimate):
@@ -73,6 +117,7 @@ class EstimateReply(Estimate):
 
 class ErrorCode(StrEnum):
     UNKNOWN_ZIPCODE = "unknown_zipcode"  # the house lies outside the version's area (a 422)
+    INVALID_AS_OF = "invalid_as_of"  # a month the version cannot estimate at (a 422)
     VERSION_GONE = "version_gone"  # a pinned version stopped serving before it was reached
     INTERNAL = "internal"  # the model failed; the worker logged it under the request id
 
@@ -101,6 +146,8 @@ class ChunkTask(_Message):
 
     job_id: str
     chunk: int
+    as_of: str | None = None
+    comps: int = 0
 
 
 class JobRecord(_Message):
@@ -115,11 +162,13 @@ class JobRecord(_Message):
     progress_at: float
     started_at: float | None = None
     owner: str | None = Field(None, description="The name of the key that submitted it.")
+    as_of: str | None = Field(None, description="The month asked for; None: the bundle's latest.")
+    comps: int = Field(0, description="Comparable sales asked for per row.")
 
 
-# A chunk's rows by column (a third of the size of one object per row); its result: the
-# prices in row order.
+# A chunk's rows by column (a third of the size of one object per row); its result: one
+# estimate per row, in row order (fields at their defaults left out of the stored JSON).
 CHUNK_ROWS: TypeAdapter[dict[str, list[HouseValue | None]]] = TypeAdapter(
     dict[str, list[HouseValue | None]]
 )
-CHUNK_RESULT: TypeAdapter[list[float]] = TypeAdapter(list[float])
+CHUNK_RESULT: TypeAdapter[list[Estimate]] = TypeAdapter(list[Estimate])

@@ -6,6 +6,8 @@ schemathesis generates, so that "valid by the schema" means valid by the whole c
   service checks them with `shared.model.contract.consistency_errors`) and names a zipcode the
   served model knows ("must be one the model serves"; REALTY_TEST_ZIPCODES, which the test reads
   from GET /v1/models). Negative houses are left as generated.
+- A positive `as_of` is a month the served model knows ("a month the model learned from": its
+  `as_of_months`, REALTY_TEST_AS_OF_MONTHS), or absent for a model that knows none.
 - A CSV batch body is the rows its schema describes, written as CSV with a header line.
 - No negative CSV body is generated: CSV cells carry no type, so a row made invalid by a type
   alone ("3" for 3, 98118 for "98118") is the same bytes as a valid one, and the service rightly
@@ -23,6 +25,7 @@ from schemathesis import GenerationMode
 from shared.model.contract import FIELDS_BY_NAME, consistency_errors
 
 SERVED_ZIPCODES = os.environ.get("REALTY_TEST_ZIPCODES", "98118").split(",")
+AS_OF_MONTHS = [m for m in os.environ.get("REALTY_TEST_AS_OF_MONTHS", "").split(",") if m]
 BASEMENT_MAX = int(FIELDS_BY_NAME["sqft_basement"].le or 0)
 CSV = "text/csv"
 
@@ -67,7 +70,21 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> b
 def map_case(context: schemathesis.HookContext, case: schemathesis.Case) -> schemathesis.Case:
     if _mode(case) == GenerationMode.POSITIVE and case.method == "POST":
         case.body = _lawful_body(case.path, case.body)
+        if isinstance(case.query, dict) and "as_of" in case.query:
+            case.query = _lawful_as_of(case.query)
     return case
+
+
+def _lawful_as_of(query: dict[str, Any]) -> dict[str, Any]:
+    """The generated month moved into the served model's months (kept within its year's
+    months so the pattern still holds), or dropped where the model knows none."""
+    query = dict(query)
+    if not AS_OF_MONTHS:
+        del query["as_of"]
+        return query
+    first, last = AS_OF_MONTHS
+    query["as_of"] = min(max(str(query["as_of"]), first), last)
+    return query
 
 
 @schemathesis.serializer(CSV)

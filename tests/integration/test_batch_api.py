@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import time
 
 import pandas as pd
@@ -34,14 +35,42 @@ def test_json_batch_completes_with_one_prediction_per_row_in_order(
     assert {r["model_version"] for r in done["results"]} == {accepted["model_version"]}
 
 
-def test_batch_predictions_equal_single_predictions(
+ESTIMATE_FIELDS = ("prediction", "interval_80", "interval_95", "confidence", "fsd", "as_of")
+
+
+def test_batch_estimates_equal_single_estimates(
     api: requests.Session, future_examples: pd.DataFrame
 ):
+    """Price, ranges, grade and month: a row of a batch is answered as the same house alone."""
     rows = as_rows(future_examples.head(35))  # spans two chunks of 30
     accepted = api.post("/v1/batch", json={"rows": rows}).json()
-    batch = [r["prediction"] for r in wait_done(api, accepted["status_url"])["results"]]
-    singles = [api.post("/v1/predict", json=row).json()["prediction"] for row in rows]
-    assert batch == singles
+    batch = wait_done(api, accepted["status_url"])["results"]
+    singles = [api.post("/v1/predict", json=row).json() for row in rows]
+    for name in (*ESTIMATE_FIELDS, "warnings"):
+        assert [r[name] for r in batch] == [s[name] for s in singles], name
+
+
+def test_a_batch_job_priced_at_a_month_with_comps_matches_single_answers(
+    api: requests.Session, future_examples: pd.DataFrame
+):
+    active = next(m for m in api.get("/v1/models").json() if m["active"])
+    if not active["as_of_months"]:
+        pytest.skip(f"the active {active['kind']} bundle does not price at a chosen month")
+    month = active["as_of_months"][0]
+    options = {"as_of": month, "comps": 3}
+    rows = as_rows(future_examples.head(5))
+    accepted = api.post("/v1/batch", json={"rows": rows}, params=options)
+    assert accepted.status_code == 202, accepted.text
+    done = wait_done(api, accepted.json()["status_url"])
+    assert (done["as_of"], done["comps"]) == (month, 3)
+    singles = [api.post("/v1/predict", json=row, params=options).json() for row in rows]
+    for name in (*ESTIMATE_FIELDS, "comps"):
+        assert [r[name] for r in done["results"]] == [s[name] for s in singles], name
+    assert {r["as_of"] for r in done["results"]} == {month}
+    assert all(len(r["comps"]) == 3 for r in done["results"])
+    as_csv = api.get(accepted.json()["status_url"], params={"format": "csv"}, timeout=10).text
+    (first, *_) = csv.DictReader(io.StringIO(as_csv))
+    assert first["as_of"] == month and len(json.loads(first["comps"])) == 3
 
 
 def test_csv_batch_in_and_csv_results_out(api: requests.Session, future_examples: pd.DataFrame):
@@ -54,7 +83,19 @@ def test_csv_batch_in_and_csv_results_out(api: requests.Session, future_examples
     assert as_csv.headers["content-type"].startswith("text/csv")
     records = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert len(records) == 100
-    assert set(records[0]) == {"row", "prediction", "model_version"}
+    assert list(records[0]) == [
+        "row",
+        "prediction",
+        "low_80",
+        "high_80",
+        "low_95",
+        "high_95",
+        "confidence",
+        "fsd",
+        "as_of",
+        "warnings",
+        "model_version",
+    ]
     by_accept = api.get(status_url, headers={"accept": "text/csv"}, timeout=10)
     assert by_accept.text == as_csv.text
 

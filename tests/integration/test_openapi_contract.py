@@ -42,7 +42,8 @@ def contract_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 def test_schemathesis_finds_no_failure_with_all_checks(contract_stack: Stack, tmp_path: Path):
     stack = contract_stack
     models = stack.http.get(f"{stack.api_url}/v1/models", timeout=10).json()
-    served = next(m for m in models if m["active"])["zipcodes"]
+    active = next(m for m in models if m["active"])
+    served = active["zipcodes"]
     argv = [sys.executable, "-m", "schemathesis.cli", "run", f"{stack.api_url}/openapi.json"]
     argv += ["--checks", "all", "--generation-deterministic", "--seed", str(SEED)]
     argv += ["--max-examples", str(EXAMPLES_PER_OPERATION), "--workers", "1"]
@@ -54,6 +55,7 @@ def test_schemathesis_finds_no_failure_with_all_checks(contract_stack: Stack, tm
         "SCHEMATHESIS_HOOKS": "openapi_hooks",
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), str(REPO)]),
         "REALTY_TEST_ZIPCODES": ",".join(served),
+        "REALTY_TEST_AS_OF_MONTHS": ",".join(active["as_of_months"]),
     }
     run = subprocess.run(
         argv, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, check=False

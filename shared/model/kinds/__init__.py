@@ -11,7 +11,10 @@ from typing import ClassVar, Protocol, Self
 import numpy as np
 import pandas as pd
 
+from shared.model.comps import ComparableSales
+from shared.model.confidence import Uncertainty
 from shared.model.files import BundleFiles
+from shared.model.market import MarketIndex
 
 
 class Estimator(Protocol):
@@ -24,13 +27,18 @@ class Estimator(Protocol):
 
     def predict_matrix(self, matrix: pd.DataFrame) -> np.ndarray: ...
 
-    def intervals(self, prices: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """{"80": (low, high), "95": (...)}."""
+    def uncertainty(
+        self, matrix: pd.DataFrame, prices: np.ndarray, shift: float = 0.0
+    ) -> Uncertainty | None:
+        """Per row FSD, grade and ranges {"80": (low, high), "95": (...)} around
+        prices * e^shift; None for a kind without them."""
         ...
 
     def warnings(self, houses: pd.DataFrame) -> list[list[str]]: ...
 
-    def dollar_contributions(self, matrix: pd.DataFrame, prices: np.ndarray) -> pd.DataFrame:
+    def dollar_contributions(
+        self, matrix: pd.DataFrame, prices: np.ndarray, shift: float = 0.0
+    ) -> pd.DataFrame:
         """One column per plain-language factor, in dollars, one row per house."""
         ...
 
@@ -39,6 +47,13 @@ class Model(Protocol):
     """A kind's fitted model: an estimator per request variant, stored as plain files."""
 
     KIND: ClassVar[str]
+    # How its files are written (`shared.model.bundles`): a bundle of another format is not
+    # served.
+    FORMAT: ClassVar[int]
+    # The monthly market index estimates are moved by and the sales comps are drawn from; None
+    # for a kind that knows no time (its estimates carry no as_of and no comps).
+    market: MarketIndex | None
+    comparables: ComparableSales | None
 
     def variant(self, name: str) -> Estimator: ...
 

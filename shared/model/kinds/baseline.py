@@ -32,6 +32,10 @@ class BaselineModel:
     """The client's fitted pipeline and the training rows it is refitted from."""
 
     KIND: ClassVar[str] = BASELINE.name
+    FORMAT: ClassVar[int] = 2
+    # The client's model knows no sale dates and cites no sales.
+    market: ClassVar[None] = None
+    comparables: ClassVar[None] = None
 
     features: list[str]
     x: np.ndarray  # training matrix, float64, columns `features`
@@ -62,13 +66,15 @@ class BaselineModel:
     def predict(self, houses: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(self.matrix(houses))
 
-    def intervals(self, prices: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return {}  # the client's model has no calibrated ranges
+    def uncertainty(self, matrix: pd.DataFrame, prices: np.ndarray, shift: float = 0.0) -> None:
+        return None  # the client's model has no calibrated ranges
 
     def warnings(self, houses: pd.DataFrame) -> list[list[str]]:
         return [[] for _ in range(len(houses))]
 
-    def dollar_contributions(self, matrix: pd.DataFrame, prices: np.ndarray) -> pd.DataFrame:
+    def dollar_contributions(
+        self, matrix: pd.DataFrame, prices: np.ndarray, shift: float = 0.0
+    ) -> pd.DataFrame:
         return pd.DataFrame(index=matrix.index)  # a KNN has no per-feature effects to show
 
     def save(self, directory: Path) -> list[str]:

@@ -1,13 +1,18 @@
 """The `gbm` kind: LightGBM on log(price), one estimator per request variant, each with price
-ranges (split-conformal), its own explanation (per-feature contributions) and input warnings.
+ranges fitted to the home (normalized split-conformal, `shared.model.confidence`), its own
+explanation (per-feature contributions) and input warnings; the bundle's monthly market index
+(`shared.model.market`) and its comparable sales (`shared.model.comps`) are shared by both.
+
+The trees learn prices moved to the latest month of the training sales by the market index, and
+an estimate is moved from there to the requested as-of month.
 
 Everything a served estimate needs is in the fitted objects below. A bundle stores them as
 LightGBM's own model text per variant, one JSON file for the rest and NumPy arrays for the
-nearest-sales context (`GbmModel.save`), never as pickles, so a stored model does not depend on
-where this code lives; `shared.model.predictor.Predictor` is the only caller at serving time.
+nearest-sales context and the comparable sales (`GbmModel.save`), never as pickles, so a stored
+model does not depend on where this code lives; `shared.model.predictor.Predictor` is the only
+caller at serving time.
 """
 
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -17,15 +22,18 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
+from shared.model.comps import ComparableSales
+from shared.model.confidence import DIFFICULTY_INPUTS, Difficulty, Uncertainty
 from shared.model.contract import GBM, TARGET, ZIPCODE, cents
 from shared.model.derived import DERIVED_GROUPS, LocationContext, derive_features
 from shared.model.files import BundleFiles, write_array, write_json
 from shared.model.kinds.compiled import Predict, compile_trees, load_trees
+from shared.model.market import MarketIndex
 
 SEED = 42
 FOLDS = 5
-INTERVAL_LEVELS = (0.80, 0.95)
 TOP_FACTORS = 5
+MARKET_FACTOR = "market"  # the factor of an estimate moved away from the reference month
 
 # Chosen by 5-fold cross-validation on the client's training split only (`realty evaluate`
 # repeats the search and reports it; the client's test split plays no part in it).
@@ -175,8 +183,8 @@ class GbmVariant:
     booster: lgb.Booster
     context: LocationContext
     ranges: dict[str, tuple[float, float]]
-    # Half-width of each interval in log price (split-conformal quantile of |log residual|).
-    log_halfwidths: dict[str, float] = field(default_factory=dict)
+    # The ranges' difficulty model (`calibrate`); None until calibrated.
+    difficulty: Difficulty | None = None
     # The booster's trees as machine code (shared.model.kinds.compiled), attached when a bundle is
     # loaded. None: LightGBM predicts.
     compiled: Predict | None = field(default=None, repr=False, compare=False)
@@ -199,12 +207,14 @@ class GbmVariant:
     def predict(self, houses: pd.DataFrame) -> np.ndarray:
         return self.predict_matrix(self.matrix(houses))
 
-    def intervals(self, prices: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        """{"80": (low, high), "95": (...)}: price * e^(∓q), so widths scale with the price."""
-        return {
-            level: (prices * math.exp(-q), prices * math.exp(q))
-            for level, q in self.log_halfwidths.items()
-        }
+    def uncertainty(
+        self, matrix: pd.DataFrame, prices: np.ndarray, shift: float = 0.0
+    ) -> Uncertainty | None:
+        """Each row's FSD, grade and ranges around prices * e^shift (`prices` at the reference
+        month, `shift` the market's move to the as-of month); None before `calibrate`."""
+        if self.difficulty is None:
+            return None
+        return self.difficulty.uncertainty(matrix, prices, shift)
 
     def contributions(self, matrix: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
         """LightGBM's own per-feature contributions (SHAP values) in log price, and the base
@@ -212,8 +222,12 @@ class GbmVariant:
         raw = self.booster.predict(matrix.to_numpy(dtype=float), pred_contrib=True, num_threads=1)
         return pd.DataFrame(raw[:, :-1], columns=self.features, index=matrix.index), raw[:, -1]
 
-    def dollar_contributions(self, matrix: pd.DataFrame, prices: np.ndarray) -> pd.DataFrame:
-        """Contributions in dollars, grouped into plain-language factors.
+    def dollar_contributions(
+        self, matrix: pd.DataFrame, prices: np.ndarray, shift: float = 0.0
+    ) -> pd.DataFrame:
+        """Contributions in dollars, grouped into plain-language factors; `prices` are the
+        estimates at the as-of month, `shift` the market's log move from the reference month to
+        it, which becomes the factor MARKET_FACTOR (absent when 0).
 
         LightGBM explains log(price) additively: log(prediction) = base + Σ c_i. Dollars are not
         additive in log space, so each c_i is converted at the one exchange rate that makes the
@@ -223,9 +237,12 @@ class GbmVariant:
         +10 % in log space is worth about 10 % of the price in dollars."""
         contrib, base = self.contributions(matrix)
         rate = _log_mean(prices, np.exp(base))
-        dollars = contrib.mul(rate, axis=0)
         demo = set(self.demo_cols)
         groups = {f: FEATURE_GROUP.get(f, "census" if f in demo else f) for f in self.features}
+        if shift:
+            contrib[MARKET_FACTOR] = shift
+            groups[MARKET_FACTOR] = MARKET_FACTOR
+        dollars = contrib.mul(rate, axis=0)
         return dollars.T.groupby(pd.Series(groups)).sum().T
 
     def warnings(self, houses: pd.DataFrame) -> list[list[str]]:
@@ -255,7 +272,7 @@ class GbmVariant:
             "demo_cols": self.demo_cols,
             "features": self.features,
             "ranges": self.ranges,
-            "log_halfwidths": self.log_halfwidths,
+            "difficulty": None if self.difficulty is None else self.difficulty.spec(),
             "zip_level": self.context.zip_level,
             "overall_level": self.context.overall_level,
             "neighbours": self.context.coordinates is not None,
@@ -288,15 +305,16 @@ class GbmVariant:
             lgb.Booster(model_str=files.text(_lightgbm_file(name))),
             context,
             {column: (low, high) for column, (low, high) in spec["ranges"].items()},
-            spec["log_halfwidths"],
+            None if spec["difficulty"] is None else Difficulty.from_spec(spec["difficulty"]),
         )
 
 
 def fit_variant(
     sales: pd.DataFrame, config: GbmConfig, demo_cols: list[str], name: str = "full"
 ) -> GbmVariant:
-    """Fit one estimator on `sales` (sales rows with demographics joined; `id` if present keeps
-    repeat sales together in the internal folds). No calibration: see `calibrate`."""
+    """Fit one estimator on `sales` (sales rows with demographics joined, prices at the
+    reference month: `MarketIndex.to_reference`; `id` if present keeps repeat sales together in
+    the internal folds). No calibration: see `calibrate`."""
     matrix, context = training_matrix(sales, config, demo_cols)
     # One thread: measured faster than two on these 2-core machines (and deterministic).
     params = {**config.params, **_FIXED, "seed": SEED, "num_threads": 1}
@@ -308,41 +326,47 @@ def fit_variant(
 
 def out_of_fold_predictions(
     sales: pd.DataFrame, config: GbmConfig, demo_cols: list[str]
-) -> np.ndarray:
-    """Each training sale priced by an estimator fitted (the same way) without its fold."""
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Each training sale priced by an estimator fitted (the same way) without its fold, and
+    the matrix it was priced from (its location features from the other folds' sales, as a
+    served house's come from sales other than itself)."""
     predictions = np.empty(len(sales))
+    matrices = []
     for fit_rows, apply_rows in folds(sales):
         variant = fit_variant(sales.iloc[fit_rows], config, demo_cols)
-        predictions[apply_rows] = variant.predict(sales.iloc[apply_rows])
-    return predictions
-
-
-def conformal_halfwidths(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """Split-conformal half-widths in log price: the ⌈(n+1)·level⌉-th smallest |log residual|
-    of out-of-fold predictions, one per level in INTERVAL_LEVELS."""
-    scores = np.sort(np.abs(np.log(actual) - np.log(predicted)))
-    n = len(scores)
-    return {
-        f"{round(level * 100)}": float(scores[min(math.ceil((n + 1) * level), n) - 1])
-        for level in INTERVAL_LEVELS
-    }
+        matrix = variant.matrix(sales.iloc[apply_rows])
+        predictions[apply_rows] = variant.predict_matrix(matrix)
+        matrices.append(matrix)
+    return predictions, pd.concat(matrices).loc[sales.index]
 
 
 def calibrate(variant: GbmVariant, sales: pd.DataFrame) -> np.ndarray:
-    """Set the variant's interval half-widths from out-of-fold residuals on its own training
-    sales (never the test split); returns those out-of-fold predictions."""
-    oof = out_of_fold_predictions(sales, variant.config, variant.demo_cols)
-    variant.log_halfwidths = conformal_halfwidths(sales[TARGET].to_numpy(dtype=float), oof)
+    """Fit the variant's ranges (`shared.model.confidence.Difficulty`) from out-of-fold
+    residuals on its own training sales (never a test row); returns those out-of-fold
+    predictions."""
+    oof, matrix = out_of_fold_predictions(sales, variant.config, variant.demo_cols)
+    variant.difficulty = Difficulty.fit(
+        DIFFICULTY_INPUTS[variant.name],
+        matrix,
+        sales[TARGET].to_numpy(dtype=float),
+        oof,
+        folds(sales),
+    )
     return oof
 
 
 @dataclass
 class GbmModel:
-    """The model of a `gbm` bundle: one calibrated estimator per request variant."""
+    """The model of a `gbm` bundle: one calibrated estimator per request variant, the market
+    index they were trained against and the sales they can cite as comparables."""
 
     KIND: ClassVar[str] = GBM.name
+    # 3: with the market index, comparable sales and difficulty models (2: without).
+    FORMAT: ClassVar[int] = 3
 
     variants: dict[str, GbmVariant]
+    market: MarketIndex
+    comparables: ComparableSales
 
     def variant(self, name: str) -> GbmVariant:
         return self.variants[name]
@@ -351,7 +375,12 @@ class GbmModel:
         """Each variant's files, MODEL_FILE, and each variant's trees compiled from its model
         text (where this machine can compile them); the files written."""
         specs = {name: variant.spec() for name, variant in self.variants.items()}
-        written = [write_json(directory, MODEL_FILE, {"variants": specs})]
+        model = {
+            "variants": specs,
+            "market": self.market.spec(),
+            "comparables": self.comparables.spec(),
+        }
+        written = [write_json(directory, MODEL_FILE, model), *self.comparables.save(directory)]
         for name, variant in self.variants.items():
             written += variant.save(directory)
             if compile_trees(directory / _lightgbm_file(name), directory / _trees_file(name)):
@@ -361,8 +390,12 @@ class GbmModel:
     @classmethod
     def load(cls, files: BundleFiles, *, artifacts: bool) -> Self:
         """`artifacts`: predict with the bundle's compiled trees where they can run here."""
-        specs = files.json(MODEL_FILE)["variants"]
-        model = cls({name: GbmVariant.load(name, spec, files) for name, spec in specs.items()})
+        spec = files.json(MODEL_FILE)
+        model = cls(
+            {name: GbmVariant.load(name, v, files) for name, v in spec["variants"].items()},
+            MarketIndex.from_spec(spec["market"]),
+            ComparableSales.load(files),
+        )
         for name, variant in model.variants.items():
             if artifacts and _trees_file(name) in files:
                 variant.compiled = load_trees(
@@ -431,17 +464,17 @@ def _label(group: str, house: dict[str, Any]) -> str:
 
 
 def describe_factors(
-    dollars: pd.DataFrame, houses: pd.DataFrame, top: int = TOP_FACTORS
+    dollars: pd.DataFrame, houses: pd.DataFrame, top: int = TOP_FACTORS, as_of: str | None = None
 ) -> list[list[dict[str, Any]]]:
     """The `top` largest dollar effects of each row, largest first, with a sentence each:
-    "living area 2,600 sq ft: +$85k"."""
+    "living area 2,600 sq ft: +$85k"; the market factor (if any) reads "market of `as_of`"."""
     out = []
     for (_, effects), (_, house) in zip(dollars.iterrows(), houses.iterrows(), strict=True):
         row = house.to_dict()
         ranked = effects.reindex(effects.abs().sort_values(ascending=False).index)[:top]
         factors = []
         for group, usd in ranked.items():
-            label = _label(str(group), row)
+            label = f"market of {as_of}" if group == MARKET_FACTOR else _label(str(group), row)
             sign = "+" if usd >= 0 else "-"
             factors.append(
                 {

@@ -16,6 +16,7 @@ from api.auth import Caller
 from api.deps import Services
 from api.errors import NotFoundError, UnauthorizedError, VersionNotServedError
 from api.main import create_app
+from api.predictions import DEFAULT_OPTIONS, Options
 from api.schemas import BatchStatus
 from shared.model.manifest import Manifest
 from shared.settings import Settings
@@ -91,15 +92,21 @@ class FakePredictions:
     asked: list[dict[str, Any]] = field(default_factory=list)
 
     async def predict(
-        self, house: dict[str, Any], caller: Caller, pinned=None, variant="full", explain=False
+        self,
+        house: dict[str, Any],
+        caller: Caller,
+        options: Options = DEFAULT_OPTIONS,
+        variant: str = "full",
     ):
         self.asked.append(
             {
                 "house": house,
                 "caller": caller.name,
-                "pinned": pinned,
+                "pinned": options.pinned,
                 "variant": variant,
-                "explain": explain,
+                "explain": options.explain,
+                "as_of": options.as_of,
+                "comps": options.comps,
             }
         )
         if self.fail is not None:
@@ -111,11 +118,14 @@ class FakePredictions:
 class FakeBatchJobs:
     submitted: list[list[dict[str, Any]]] = field(default_factory=list)
     statuses: dict[str, BatchStatus] = field(default_factory=dict)
-
     owners: dict[str, str] = field(default_factory=dict)
+    options: list[tuple[str | None, int]] = field(default_factory=list)  # (as_of, comps) each
 
-    async def submit(self, rows, version: str, caller: Caller) -> str:
+    async def submit(
+        self, rows, version: str, caller: Caller, as_of: str | None = None, comps: int = 0
+    ) -> str:
         self.submitted.append(list(rows))
+        self.options.append((as_of, comps))
         job_id = f"job{len(self.submitted)}"
         self.owners[job_id] = caller.name
         return job_id

@@ -6,7 +6,8 @@ ZIPCODES = ["98118", "98103"]
 
 
 def manifest(version: str = "v2", zipcodes: list[str] | None = None) -> Manifest:
-    """Version `version` of kind gbm, serving `zipcodes` (default: two Seattle zipcodes)."""
+    """Version `version` of kind gbm, serving `zipcodes` (default: two Seattle zipcodes), priced
+    at any month from 2014-05 to 2015-05."""
     return Manifest(
         version=version,
         kind="gbm",
@@ -19,4 +20,5 @@ def manifest(version: str = "v2", zipcodes: list[str] | None = None) -> Manifest
         data_files={},
         metrics={"test": {"r2": 0.9}},
         training={},
+        as_of_months=["2014-05", "2015-05"],
     )

@@ -5,7 +5,10 @@ import csv
 import io
 from typing import Any
 
+import pytest
 from fake_jobs import succeeded
+
+from shared.wire.messages import PriceRange
 
 
 def as_csv(rows: list[dict[str, Any]]) -> str:
@@ -96,6 +99,71 @@ def test_results_come_as_json_or_csv(client, fakes):
     assert client.get("/v1/batch/j1").json()["results"][1]["prediction"] == 2.25
     as_text = client.get("/v1/batch/j1", params={"format": "csv"})
     assert as_text.headers["content-type"].startswith("text/csv")
-    assert as_text.text.splitlines() == ["row,prediction,model_version", "0,1.5,v2", "1,2.25,v2"]
+    assert as_text.text.splitlines() == [
+        "row,prediction,low_80,high_80,low_95,high_95,confidence,fsd,as_of,warnings,model_version",
+        "0,1.5,,,,,,,,,v2",
+        "1,2.25,,,,,,,,,v2",
+    ]
     by_accept = client.get("/v1/batch/j1", headers={"accept": "text/csv"})
     assert by_accept.text == as_text.text
+
+
+def test_csv_results_carry_each_rows_ranges_grade_month_and_warnings(client, fakes):
+    status = succeeded("j1", 400000.0)
+    row = status.results[0].model_copy(
+        update={
+            "interval_80": PriceRange(low=360000.0, high=440000.0),
+            "interval_95": PriceRange(low=330000.0, high=480000.0),
+            "confidence": "B",
+            "fsd": 0.09,
+            "as_of": "2015-05",
+            "warnings": ["sqft_lot is large", "yr_built is old"],
+        }
+    )
+    fakes.batch_jobs.statuses["j1"] = status.model_copy(update={"results": [row]})
+    (line,) = list(csv.DictReader(io.StringIO(client.get("/v1/batch/j1?format=csv").text)))
+    assert line == {
+        "row": "0",
+        "prediction": "400000.0",
+        "low_80": "360000.0",
+        "high_80": "440000.0",
+        "low_95": "330000.0",
+        "high_95": "480000.0",
+        "confidence": "B",
+        "fsd": "0.09",
+        "as_of": "2015-05",
+        "warnings": "sqft_lot is large | yr_built is old",
+        "model_version": "v2",
+    }
+
+
+def test_a_job_asks_for_a_month_and_comps_which_its_csv_then_carries(client, fakes, house):
+    answer = client.post("/v1/batch?as_of=2015-01&comps=3", json={"rows": [house]})
+    assert answer.status_code == 202
+    assert fakes.batch_jobs.options == [("2015-01", 3)]
+    status = succeeded("j1", 400000.0).model_copy(update={"comps": 3})
+    fakes.batch_jobs.statuses["j1"] = status
+    header = client.get("/v1/batch/j1?format=csv").text.splitlines()[0]
+    assert header.endswith(",model_version,comps")
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("as_of=2015-13", "as_of"),
+        ("as_of=May", "as_of"),
+        ("comps=11", "comps"),
+        ("comps=-1", "comps"),
+    ],
+)
+def test_bad_batch_options_are_named_before_the_body_is_read(client, fakes, house, query, named):
+    answer = client.post(f"/v1/batch?{query}", json={"rows": [house]})
+    assert answer.status_code == 422
+    assert [error["loc"] for error in answer.json()["detail"]] == [["query", named]]
+    assert fakes.batch_jobs.submitted == []
+
+
+def test_a_month_the_model_does_not_know_is_a_422_naming_its_months(client, fakes, house):
+    answer = client.post("/v1/batch?as_of=2016-01", json={"rows": [house]})
+    assert answer.status_code == 422
+    assert "2014-05 to 2015-05" in answer.json()["detail"][0]["msg"]

@@ -3,6 +3,8 @@ service enforces, its examples are accepted, every answer's media type and error
 declared, and it is a valid document (unique operation ids). The whole document against a real
 stack, by schemathesis, is tests/integration/test_openapi_contract.py."""
 
+import csv
+import io
 import warnings
 from typing import Any
 
@@ -98,7 +100,10 @@ def test_the_csv_results_are_declared_and_answered_as_declared(document, client,
     fakes.batch_jobs.statuses["j1"] = succeeded("j1", 352937.55)
     answer = client.get("/v1/batch/j1?format=csv")
     assert answer.headers["content-type"].split(";")[0] in declared
-    assert answer.text == declared["text/csv"]["example"].replace("\n", "\r\n")
+    example = list(csv.reader(io.StringIO(declared["text/csv"]["example"])))
+    answered = list(csv.reader(io.StringIO(answer.text)))
+    assert answered[0] == example[0]  # the same columns, in the same order
+    assert [len(line) for line in answered] == [len(line) for line in example]
 
 
 def test_every_error_answer_is_declared_in_the_one_error_shape(document):

@@ -40,6 +40,7 @@ def test_a_pinned_version_is_passed_on(client, fakes, house):
     [
         (ErrorCode.UNKNOWN_ZIPCODE, 422, "outside the area model v2 serves"),
         (ErrorCode.VERSION_GONE, 409, "stopped serving"),
+        (ErrorCode.INVALID_AS_OF, 422, "x"),  # the worker's words, about the month
         (ErrorCode.INTERNAL, 500, "the model failed on request r1"),
     ],
 )
@@ -107,6 +108,10 @@ def test_anything_but_json_is_a_415(client, house):
     ("query", "headers", "where"),
     [
         ("?explain=maybe", {}, ["query", "explain"]),
+        ("?as_of=2015-5", {}, ["query", "as_of"]),
+        ("?as_of=2015-05-01", {}, ["query", "as_of"]),
+        ("?comps=11", {}, ["query", "comps"]),
+        ("?comps=two", {}, ["query", "comps"]),
         ("", {"X-Model-Version": "../../x"}, ["header", "X-Model-Version"]),
     ],
 )
@@ -123,3 +128,20 @@ def test_a_bad_option_is_a_422_naming_it_and_reaches_no_worker(
 def test_explain_reads_booleans_as_fastapi_would(client, fakes, house, value, explain):
     assert client.post(f"/v1/predict?explain={value}", json=house).status_code == 200
     assert fakes.predictions.asked[0]["explain"] is explain
+
+
+def test_a_month_and_comps_are_passed_on_and_default_to_none(client, fakes, house):
+    client.post("/v1/predict", json=house)
+    client.post("/v1/predict/minimal?as_of=2014-12&comps=5", json=house)
+    plain, asked = fakes.predictions.asked
+    assert (plain["as_of"], plain["comps"]) == (None, 0)
+    assert (asked["as_of"], asked["comps"], asked["variant"]) == ("2014-12", 5, "minimal")
+
+
+def test_a_month_the_worker_refuses_is_located_at_the_as_of_parameter(client, fakes, house):
+    detail = "as_of 2016-01 is outside the months this model learned from: 2014-05 to 2015-05"
+    fakes.predictions.reply = ErrorReply(
+        request_id="r1", error=ErrorCode.INVALID_AS_OF, detail=detail
+    )
+    (error,) = client.post("/v1/predict?as_of=2016-01", json=house).json()["detail"]
+    assert error["loc"] == ["query", "as_of"] and error["msg"] == detail

@@ -40,6 +40,8 @@ FILES = {
         "lightgbm-minimal.txt",
         "context-full-coordinates.npy",
         "context-full-levels.npy",
+        "comps-id.npy",
+        "comps-sales.npy",
         *(["trees-full.o", "trees-minimal.o"] if compiled.supported() else []),
     ],
 }
@@ -50,6 +52,9 @@ MODEL_MODULES = (
     "shared.model.kinds.gbm",
     "shared.model.kinds.compiled",
     "shared.model.derived",
+    "shared.model.market",
+    "shared.model.comps",
+    "shared.model.confidence",
 )
 
 # Paths opened by Python while `_opened` is a list (an audit hook cannot be removed, so it

@@ -15,7 +15,6 @@ from pydantic import SecretStr
 
 from shared.model.bundles import (
     DEMOGRAPHICS_FILE,
-    FORMAT,
     MANIFEST_FILE,
     BundleError,
     Manifest,
@@ -91,7 +90,7 @@ def test_manifest_on_disk_records_kind_fields_zipcodes_and_library_versions(
     manifest = json.loads((tmp_path / "v1" / MANIFEST_FILE).read_text())
     assert manifest["version"] == "v1"
     assert manifest["kind"] == "baseline"
-    assert manifest["format"] == FORMAT == 2
+    assert manifest["format"] == BaselineModel.FORMAT == 2
     assert manifest["request_fields"] == list(BASELINE.request_fields)
     assert manifest["zipcodes"] == ["01001", "98002"]
     assert manifest["libraries"]["scikit-learn"] == sklearn.__version__
@@ -142,7 +141,9 @@ def test_a_bundle_of_the_pickled_format_is_refused_with_a_reason(tmp_path: Path)
     # What the first format's manifests look like (they were never signed: signed here to
     # reach the format check).
     edit_manifest(tmp_path / "v1", lambda m: m.pop("format"))
-    with pytest.raises(BundleError, match=r"format 1; this code reads format 2.*retrain"):
+    with pytest.raises(
+        BundleError, match=r"format 1; this code reads format 2 of baseline.*retrain"
+    ):
         load_bundle(tmp_path, "v1", key=KEY)
 
 

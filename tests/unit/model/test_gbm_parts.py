@@ -1,5 +1,5 @@
-"""Pure parts of the improved model: derived features, out-of-fold location levels, conformal
-half-widths, the dollar conversion, and the evaluation's "beats the baseline" check."""
+"""Pure parts of the improved model: derived features, out-of-fold location levels, the
+conformal quantile, the dollar conversion, and the evaluation's "beats the baseline" check."""
 
 import math
 from dataclasses import replace
@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shared.model.confidence import conformal_quantile
 from shared.model.contract import BASELINE, GBM, MINIMAL_FIELDS, VARIANTS
 from shared.model.derived import LocationContext, derive_features
-from shared.model.kinds.gbm import VARIANT_CONFIGS, _log_mean, conformal_halfwidths, training_matrix
+from shared.model.kinds.gbm import VARIANT_CONFIGS, _log_mean, training_matrix
 from shared.tools.evaluation import METRICS, _bands, _beats
 
 
@@ -83,6 +84,23 @@ def test_nearest_sales_level_averages_the_ten_nearest() -> None:
     assert km[0] > 0
 
 
+def test_nearest_sales_distance_is_the_great_circle_distance_in_km() -> None:
+    """The k-d tree measures chords of the unit sphere; the mean distance it reports is the
+    arc (haversine) distance, in km."""
+    sales = _sales(n=10)
+    context = LocationContext.fit(sales, neighbours=True)
+    lat, long = np.array([47.5]), np.array([-122.2])
+    _, km = context.neighbour_levels(lat, long)
+    la1, lo1 = np.deg2rad(lat[0]), np.deg2rad(long[0])
+    la2, lo2 = np.deg2rad(sales.lat.to_numpy()), np.deg2rad(sales.long.to_numpy())
+    haversine = 2 * np.arcsin(
+        np.sqrt(
+            np.sin((la2 - la1) / 2) ** 2 + np.cos(la1) * np.cos(la2) * np.sin((lo2 - lo1) / 2) ** 2
+        )
+    )
+    assert km[0] == pytest.approx(haversine.mean() * 6371.0, rel=1e-9)
+
+
 def test_a_training_sale_never_sees_its_own_price_in_its_location_features() -> None:
     sales = _sales()
     config = replace(
@@ -99,12 +117,10 @@ def test_a_training_sale_never_sees_its_own_price_in_its_location_features() -> 
         assert not matrix_changed[column].equals(matrix[column])  # others do see it
 
 
-def test_conformal_halfwidth_is_the_finite_sample_quantile() -> None:
-    predicted = np.full(9, 100.0)
-    actual = predicted * np.exp(np.arange(1, 10) / 100)  # |log residuals| 0.01 … 0.09
-    widths = conformal_halfwidths(actual, predicted)
-    assert widths["80"] == pytest.approx(0.08)  # ceil(10 * 0.8) = 8th smallest
-    assert widths["95"] == pytest.approx(0.09)  # ceil(10 * 0.95) = 10 > n: the largest
+def test_conformal_quantile_is_the_finite_sample_quantile() -> None:
+    scores = np.arange(9, 0, -1) / 100  # 0.09 … 0.01, in any order
+    assert conformal_quantile(scores, 0.80) == pytest.approx(0.08)  # ceil(10 * 0.8) = 8th
+    assert conformal_quantile(scores, 0.95) == pytest.approx(0.09)  # 10th > n: the largest
 
 
 def test_log_mean_converts_log_effects_to_dollars_stably() -> None:

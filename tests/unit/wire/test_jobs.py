@@ -15,7 +15,7 @@ from shared.wire.jobs import (
     encode_rows,
     rows_done,
 )
-from shared.wire.messages import JobRecord
+from shared.wire.messages import Comp, Estimate, JobRecord, PriceRange
 from worker.tasks import decode_rows
 
 
@@ -37,7 +37,22 @@ def meta(rows_total: int, chunk_rows: int, **extra: str) -> JobRecord:
 
 
 def encode_chunk(prices: list[float]) -> str:
-    return encode_result([cents(p) for p in prices]).decode()
+    """A chunk's result as a baseline worker stores it: prices only."""
+    return encode_result([Estimate(prediction=cents(p)) for p in prices]).decode()
+
+
+def estimate_of(price: float, **fields: object) -> Estimate:
+    """A gbm row's estimate: range, grade, month and a warning."""
+    return Estimate(
+        prediction=price,
+        interval_80=PriceRange(low=price * 0.9, high=price * 1.1),
+        interval_95=PriceRange(low=price * 0.8, high=price * 1.2),
+        confidence="B",
+        fsd=0.09,
+        as_of="2015-05",
+        warnings=["sqft_lot 1e+06 is above the largest value in the training sales"],
+        **fields,
+    )
 
 
 @pytest.mark.parametrize(
@@ -91,8 +106,33 @@ def test_rows_done_counts_the_rows_of_finished_chunks_including_a_short_last_one
     assert rows_done(job, [2, 1, 0]) == 25
 
 
-def test_an_encoded_chunk_is_a_json_list_of_prices_in_cents() -> None:
-    assert json.loads(encode_chunk([123456.789, 100, 0.5])) == [123456.79, 100.0, 0.5]
+def test_an_encoded_chunk_is_one_estimate_per_row_without_what_is_at_its_default() -> None:
+    assert json.loads(encode_chunk([123456.789, 100, 0.5])) == [
+        {"prediction": 123456.79},
+        {"prediction": 100.0},
+        {"prediction": 0.5},
+    ]
+
+
+def test_result_rows_carry_ranges_grade_month_warnings_and_comps_but_no_factors() -> None:
+    comp = Comp(
+        id="7129300520",
+        sale_date="2014-10-13",
+        price=221900.0,
+        price_as_of=230000.0,
+        distance_miles=0.4,
+        bedrooms=3,
+        bathrooms=1.0,
+        sqft_living=1180,
+        grade=7,
+        similarity=0.8,
+    )
+    estimate = estimate_of(400000.0, comps=[comp])
+    (row,) = assemble_results(meta(1, 10), {"0": encode_result([estimate]).decode()})
+    assert row == {"row": 0, "model_version": "v3"} | {
+        name: value for name, value in estimate if name != "factors"
+    }
+    assert row["comps"] == [comp] and row["confidence"] == "B" and row["as_of"] == "2015-05"
 
 
 def test_results_are_in_submission_order_whatever_the_order_chunks_finished() -> None:
@@ -105,9 +145,10 @@ def test_results_are_in_submission_order_whatever_the_order_chunks_finished() ->
 
 def test_results_number_rows_from_each_chunks_start_and_carry_the_model_version() -> None:
     job = meta(5, 2)
-    finished = {"2": encode_chunk([5.0]), "0": encode_chunk([1.0, 2.0]), "1": "[3.0, 4.0]"}
-    assert assemble_results(job, finished) == [
-        {"row": i, "prediction": float(i + 1), "model_version": "v3"} for i in range(5)
+    finished = {"2": encode_chunk([5.0]), "0": encode_chunk([1.0, 2.0]), "1": encode_chunk([3, 4])}
+    rows = assemble_results(job, finished)
+    assert [(r["row"], r["prediction"], r["model_version"]) for r in rows] == [
+        (i, float(i + 1), "v3") for i in range(5)
     ]
 
 

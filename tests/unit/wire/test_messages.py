@@ -88,5 +88,7 @@ def test_a_job_record_reads_back_from_the_text_redis_returns():
 def test_chunk_rows_and_results_keep_numbers_and_text():
     rows = {"bedrooms": [3, 4], "bathrooms": [1.5, 2.0], "zipcode": ["98118", "98103"]}
     assert CHUNK_ROWS.validate_json(CHUNK_ROWS.dump_json(rows)) == rows
-    assert CHUNK_RESULT.validate_json(b"[1.25, 300000.0]") == [1.25, 300000.0]
-    assert ChunkTask.model_validate({"job_id": "j", "chunk": 3}).chunk == 3
+    (estimate,) = CHUNK_RESULT.validate_json(b'[{"prediction": 1.25, "as_of": "2015-05"}]')
+    assert (estimate.prediction, estimate.as_of, estimate.comps) == (1.25, "2015-05", [])
+    task = ChunkTask.model_validate({"job_id": "j", "chunk": 3})
+    assert (task.chunk, task.as_of, task.comps) == (3, None, 0)  # options default to none

@@ -6,11 +6,13 @@ import pytest
 from pydantic import SecretStr
 
 from shared.model.bundles import load_bundle
+from shared.model.market import AsOfError
 from shared.model.predictor import Predictor
 from shared.wire.messages import (
     REPLY,
     ErrorCode,
     ErrorReply,
+    Estimate,
     EstimateReply,
     PredictRequest,
     Variant,
@@ -74,3 +76,47 @@ def test_the_service_rate_starts_at_the_first_batch_and_follows_larger_ones():
     assert rate.per_s == pytest.approx(2000, rel=0.01)
     rate.add(0, 0.0)  # an empty round changes nothing
     assert rate.per_s == pytest.approx(2000, rel=0.01)
+
+
+class RecordingPredictor:
+    """Answers every row with its position in the call; refuses the month 2099-01 as a bundle
+    that never learned it would. Records each call's options and size."""
+
+    version, kind = "v9", type("Kind", (), {"name": "gbm"})
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, bool, str | None, int, int]] = []
+
+    def estimate(self, houses, variant, explain, as_of=None, comps=0):
+        self.calls.append((variant, explain, as_of, comps, len(houses)))
+        if as_of == "2099-01":
+            raise AsOfError("as_of 2099-01 is outside the months this model learned from")
+        return [Estimate(prediction=float(i), as_of=as_of or "2015-05") for i in range(len(houses))]
+
+
+def test_requests_asking_other_months_or_comps_get_model_calls_of_their_own(future_rows):
+    predictor = RecordingPredictor()
+    asks = [(None, 0), ("2014-12", 0), (None, 5), (None, 0), ("2014-12", 0)]
+    requests = [
+        request(future_rows[i], n=i).model_copy(update={"as_of": as_of, "comps": comps})
+        for i, (as_of, comps) in enumerate(asks)
+    ]
+    replies = estimates(answer(predictor, requests))  # type: ignore[arg-type]
+    assert predictor.calls == [  # in the order each kind of call first appears
+        ("full", False, None, 0, 2),
+        ("full", False, "2014-12", 0, 2),
+        ("full", False, None, 5, 1),
+    ]
+    assert [r.as_of for r in replies] == ["2015-05", "2014-12", "2015-05", "2015-05", "2014-12"]
+    assert [r.batch_size for r in replies] == [2, 2, 1, 2, 2]
+
+
+def test_a_month_the_bundle_does_not_know_fails_only_the_requests_asking_it(future_rows):
+    requests = [
+        request(future_rows[0]),
+        request(future_rows[1], n=1).model_copy(update={"as_of": "2099-01"}),
+    ]
+    ok, refused = answer(RecordingPredictor(), requests)  # type: ignore[arg-type]
+    assert isinstance(ok, EstimateReply)
+    assert isinstance(refused, ErrorReply) and refused.error is ErrorCode.INVALID_AS_OF
+    assert "2099-01" in refused.detail and refused.request_id == "r1"

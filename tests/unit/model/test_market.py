@@ -1,0 +1,104 @@
+"""Today's market (shared/model/market.py): a monthly index learned from training sales only,
+as-of months, and AsOfError for months the bundle does not know."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from shared.model.market import AsOfError, MarketIndex, month_key, month_label, sale_months
+
+TEMPORAL_CUTOFF = "20150301"
+
+
+def _sales(n: int = 6000, rise: float = 0.02, seed: int = 0) -> pd.DataFrame:
+    """Synthetic sales over 2014-05 … 2015-04 whose prices rise `rise` in log per month, the
+    homes otherwise drawn alike every month."""
+    rng = np.random.default_rng(seed)
+    month = rng.integers(0, 12, n)
+    year, mon = 2014 + (month + 4) // 12, (month + 4) % 12 + 1
+    living = rng.integers(900, 3500, n).astype(float)
+    zipcode = rng.choice(["98001", "98002", "98003"], n)
+    zip_effect = pd.Series({"98001": 0.0, "98002": 0.3, "98003": -0.2})[zipcode].to_numpy()
+    log_price = 5.5 + np.log(living) + zip_effect + rise * month + rng.normal(0, 0.05, n)
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "date": [f"{y:04d}{m:02d}15T000000" for y, m in zip(year, mon, strict=True)],
+            "price": np.exp(log_price),
+            "bedrooms": 3,
+            "bathrooms": 2.0,
+            "floors": 1.0,
+            "waterfront": 0,
+            "view": 0,
+            "condition": 3,
+            "grade": 7,
+            "sqft_living": living,
+            "sqft_lot": 5000.0,
+            "yr_built": 1980,
+            "zipcode": zipcode,
+        }
+    )
+
+
+def test_months_are_integers_shown_as_year_month() -> None:
+    assert month_label(month_key(2015, 2)) == "2015-02"
+    assert sale_months(pd.DataFrame({"date": ["20141013T000000"]}))[0] == month_key(2014, 10)
+
+
+def test_the_index_recovers_the_monthly_rise_and_ends_at_zero() -> None:
+    index = MarketIndex.fit(_sales(rise=0.02))
+    assert index.months() == ("2014-05", "2015-04")
+    assert index.log_levels[-1] == 0.0
+    assert np.diff(index.log_levels) == pytest.approx(np.full(11, 0.02), abs=0.01)
+
+
+def test_the_index_holds_the_mix_of_homes_constant() -> None:
+    """A month that sold only dear zipcodes' homes is not a dearer market."""
+    sales = _sales(rise=0.0)
+    late = sale_months(sales) == month_key(2015, 4)
+    dear = sales[~late | (sales["zipcode"] == "98002")]
+    assert max(abs(v) for v in MarketIndex.fit(dear).log_levels) < 0.02
+
+
+def test_as_of_defaults_to_the_latest_month_and_refuses_months_it_never_saw() -> None:
+    index = MarketIndex.fit(_sales())
+    assert index.default_as_of() == "2015-04"
+    assert index.resolve(None) == index.resolve("2015-04") == month_key(2015, 4)
+    assert index.shift(index.resolve("2014-05")) == pytest.approx(-0.22, abs=0.03)
+    for outside in ("2015-05", "2014-04", "2030-01"):
+        with pytest.raises(AsOfError, match="2014-05 to 2015-04"):
+            index.resolve(outside)
+    for malformed in ("2015-13", "2015-1", "May 2015", ""):
+        with pytest.raises(AsOfError, match="not a month"):
+            index.resolve(malformed)
+    assert issubclass(AsOfError, ValueError)  # the API turns it into a 422
+
+
+def test_training_prices_are_moved_to_the_latest_month() -> None:
+    sales = _sales(rise=0.02)
+    index = MarketIndex.fit(sales)
+    moved = index.to_reference(sales)
+    months = sale_months(sales)
+    expected = sales["price"] * np.exp(-np.asarray(index.log_levels)[months - index.first_month])
+    np.testing.assert_allclose(moved["price"], expected)
+    assert (
+        moved.loc[months == index.last_month, "price"] == sales["price"][months == index.last_month]
+    ).all()
+
+
+def test_the_index_is_learned_from_training_rows_only() -> None:
+    """Fitted on the sales before a cut, the index knows nothing after it: changing every
+    later price leaves it unchanged, and it cannot estimate at a later month."""
+    sales = _sales()
+    earlier = sales[sales["date"] < TEMPORAL_CUTOFF]
+    index = MarketIndex.fit(earlier)
+    assert index.months()[1] == "2015-02"
+    with pytest.raises(AsOfError):
+        index.resolve("2015-03")
+    inflated = pd.concat([earlier, sales[sales["date"] >= TEMPORAL_CUTOFF].assign(price=1e9)])
+    assert MarketIndex.fit(inflated[inflated["date"] < TEMPORAL_CUTOFF]) == index
+
+
+def test_the_index_round_trips_through_json() -> None:
+    index = MarketIndex.fit(_sales())
+    assert MarketIndex.from_spec(index.spec()) == index
