@@ -15,7 +15,7 @@ export API_PORT REDIS_PORT FLOWER_PORT WORKER_CONCURRENCY REDIS_MAXMEMORY
 export REALTY_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
 
 .PHONY: install lock secrets setup train evaluate run test lint unit integration clean rollout \
-	rollback compose-rollout compose-rollback
+	rollback compose-rollout compose-rollback browser
 
 $(BIN)/realty: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -103,8 +103,26 @@ unit: train
 integration: train
 	$(BIN)/pytest tests/integration
 
-test: lint train
+test: lint train browser
 	$(BIN)/pytest
+
+# The agents' page is tested in a real browser (tests/browser): Debian's chromium, driven by
+# Playwright (never `playwright install`: no browser download of its own), and axe-core from
+# npm, which the tests inject into the page. Each installed only where missing.
+CHROMIUM := /usr/bin/chromium
+AXE := tests/browser/node_modules/axe-core/axe.min.js
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium \
+		fonts-dejavu-core $(if $(shell command -v npm),,npm)
+
+$(AXE): tests/browser/package.json tests/browser/package-lock.json | $(CHROMIUM)
+	npm ci --prefix tests/browser --no-audit --no-fund
+	touch $@
+
+browser: $(CHROMIUM) $(AXE)
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache

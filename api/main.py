@@ -15,7 +15,7 @@ from api.job_store import JobStore
 from api.outbox import RequestOutbox
 from api.predictions import Predictions
 from api.request_context import HOUSE_BODY_BYTES, HOUSE_PATHS, RequestContextApp
-from api.routes import batch, health, metrics, models, predict
+from api.routes import batch, health, metrics, models, page, predict
 from api.versions import ServedVersions
 from shared.secrets import read_or_create
 from shared.settings import Settings, get_settings
@@ -93,7 +93,7 @@ def create_app(settings: Settings | None = None, services: ServicesFactory = con
         body_limits=dict.fromkeys(HOUSE_PATHS, HOUSE_BODY_BYTES),
     )
     install_error_handler(app, settings)
-    for module in (predict, batch, models, health, metrics):
+    for module in (predict, batch, models, health, metrics, page):
         app.include_router(module.router)
     declare_keys(app)
     return app
