@@ -7,6 +7,7 @@ after a worker died) overwrites itself instead of adding rows: every row ends wi
 prediction.
 """
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,13 +49,17 @@ def rows_done(job: JobRecord, done_chunks: Sequence[int]) -> int:
 
 
 def assemble_results(job: JobRecord, chunk_results: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Rows in submission order, each with its estimate and the version that made it."""
+    """Rows in submission order, each with its estimate's fields and the version that made it.
+
+    Plain JSON values, validated once by the reader's own row type (the API's
+    `BatchRowResult`): validating each estimate here as well, then again as a row, took 7 of
+    the 7.5 s of reading a 100,000-row job's results."""
     bounds = chunk_bounds(job.rows_total, job.chunk_rows)
     rows = []
     for index in sorted(int(i) for i in chunk_results):
         start, _ = bounds[index]
-        estimates = CHUNK_RESULT.validate_json(chunk_results[str(index)])
-        for offset, estimate in enumerate(estimates):
-            row = {"row": start + offset, "model_version": job.model_version}
-            rows.append(row | {name: value for name, value in estimate if name != "factors"})
+        for offset, estimate in enumerate(json.loads(chunk_results[str(index)])):
+            estimate.pop("factors", None)
+            estimate["row"], estimate["model_version"] = start + offset, job.model_version
+            rows.append(estimate)
     return rows

@@ -60,7 +60,7 @@ def test_summarise_wrk_units_and_error_counts() -> None:
 
 def test_ratios_and_targets() -> None:
     results = {
-        "A": {"predict_10k_rows": {"rows_per_s": 10_000.0}},
+        "A": {"estimate_10k_rows": {"rows_per_s": 10_000.0}},
         "B": [case(1, 200, 4.0), case(16, 100, 80), case(64, 100, 500)],
         "C": [case(1, 150, 8.0), case(16, 300, 40), case(64, 600, 100, p99=300)],
         "D": {"rows_per_s": 6_000.0},

@@ -129,10 +129,10 @@ def test_result_rows_carry_ranges_grade_month_warnings_and_comps_but_no_factors(
     )
     estimate = estimate_of(400000.0, comps=[comp])
     (row,) = assemble_results(meta(1, 10), {"0": encode_result([estimate]).decode()})
-    assert row == {"row": 0, "model_version": "v3"} | {
-        name: value for name, value in estimate if name != "factors"
-    }
-    assert row["comps"] == [comp] and row["confidence"] == "B" and row["as_of"] == "2015-05"
+    expected = estimate.model_dump(mode="json", exclude={"factors"}, exclude_defaults=True)
+    assert row == {"row": 0, "model_version": "v3"} | expected  # plain JSON values
+    assert Comp.model_validate(row["comps"][0]) == comp
+    assert (row["confidence"], row["as_of"]) == ("B", "2015-05")
 
 
 def test_results_are_in_submission_order_whatever_the_order_chunks_finished() -> None:
