@@ -7,21 +7,11 @@ Prints one line per run; docs/operations.md (Faults) quotes them.
 """
 
 import argparse
-import json
-import subprocess
 import tempfile
 from pathlib import Path
 
 from bench import run
-
-
-def measure(bench: run.Bench, base: str, clients: int) -> dict:
-    argv = [bench.wrk, "-t1", f"-c{clients}", "--timeout", "15s", "-s", "bench/post.lua"]
-    argv += [f"{base}/v1/predict", "--", str(bench.bodies), bench.key or ""]
-    subprocess.run([*argv[:3], "-d3s", *argv[3:]], capture_output=True, check=True)
-    out = subprocess.run([*argv[:3], "-d10s", *argv[3:]], capture_output=True, text=True).stdout
-    line = next(line for line in out.splitlines() if line.startswith("BENCH_JSON"))
-    return json.loads(line.split(" ", 1)[1])
+from bench.wrk_once import measure, summary
 
 
 def main() -> None:
@@ -38,10 +28,8 @@ def main() -> None:
             try:
                 base, _ = bench.start_service()
                 for clients in (int(c) for c in args.clients.split(",")):
-                    d = measure(bench, base, clients)
-                    rate = d["requests"] / d["duration_us"] * 1e6
-                    p50 = d["latency_us"]["p50"] / 1000
-                    print(f"{policy:8} {clients:3} clients: {rate:,.0f} req/s, p50 {p50:.2f} ms")
+                    figures = measure(bench, f"{base}/v1/predict", clients)
+                    print(f"{policy:8} {clients:3} clients: {summary(figures)}")
             finally:
                 bench.procs.stop_all()
 
