@@ -23,11 +23,10 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
+from shared.model.contract import GRADE_FSD, LAST_GRADE
+
 INTERVAL_LEVELS = (0.80, 0.95)
 FSD_LEVEL = 0.68
-# Upper FSD bound of each grade but the last.
-GRADE_FSD: tuple[tuple[str, float], ...] = (("A", 0.08), ("B", 0.12), ("C", 0.18))
-LAST_GRADE = "D"
 GRADES = (*(g for g, _ in GRADE_FSD), LAST_GRADE)
 # Inputs of the difficulty model per variant, read from the estimator's matrix; those in
 # _LOGGED are taken as logarithms (effects proportional to size).

@@ -7,6 +7,7 @@ training time and another when served. Plain Python: the API imports it without 
 libraries.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Literal
@@ -181,3 +182,24 @@ def cents(dollars: float) -> float:
 # comparable sales to show (the API's parameters, the batch options and the models read these).
 AS_OF_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"  # YYYY-MM; which months a bundle knows, it says
 MAX_COMPS = 10
+
+# The confidence grades, by the upper FSD bound of each but the last (shared/model/confidence.py
+# grades by them; the answers' schema and the model report describe them from here).
+GRADE_FSD: tuple[tuple[str, float], ...] = (("A", 0.08), ("B", 0.12), ("C", 0.18))
+LAST_GRADE = "D"
+
+
+def grade_rule() -> str:
+    """The grades in words: "A (FSD < 8 %), B (< 12 %), C (< 18 %) or D"."""
+    bounds = [f"{g} ({'FSD ' if i == 0 else ''}< {b:.0%})" for i, (g, b) in enumerate(GRADE_FSD)]
+    return f"{', '.join(bounds)} or {LAST_GRADE}".replace("%", " %")
+
+
+def as_of_problem(as_of: str, first: str, last: str) -> str | None:
+    """Why a model that learned the months `first` to `last` cannot price at `as_of`, or None:
+    the one wording of the API's check (from the manifest) and the model's own."""
+    if re.fullmatch(AS_OF_PATTERN, as_of) is None:
+        return f"as_of {as_of[:20]!r} is not a month (YYYY-MM, {first} to {last})"
+    if not first <= as_of <= last:  # YYYY-MM text orders as the months do
+        return f"as_of {as_of} is outside the months this model learned from: {first} to {last}"
+    return None

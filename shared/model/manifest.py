@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.model.contract import as_of_problem
+
 # ASCII digits only (`\d` would take any Unicode digit). Matched with `fullmatch`: `match`
 # lets `$` stop before a trailing newline. The API validates its path parameter with the same
 # pattern (pydantic's regex engine reads `$` as the end of the text).
@@ -63,8 +65,4 @@ class Manifest(BaseModel):
         """Why this version cannot estimate at `as_of` (a well-formed YYYY-MM), or None."""
         if not self.as_of_months:
             return f"model {self.version} ({self.kind}) does not price at a chosen month"
-        first, last = self.as_of_months
-        if not first <= as_of <= last:
-            known = f"{first} to {last}"
-            return f"as_of {as_of} is outside the months model {self.version} knows: {known}"
-        return None
+        return as_of_problem(as_of, *self.as_of_months)

@@ -14,19 +14,17 @@ months after the cut. Months are handled as integers (year * 12 + month - 1) on 
 and shown as "YYYY-MM".
 """
 
-import re
 from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
-from shared.model.contract import TARGET, ZIPCODE
+from shared.model.contract import TARGET, ZIPCODE, as_of_problem
 
 # House columns of the hedonic regression; logs where a price effect is proportional.
 _LINEAR = ("bedrooms", "bathrooms", "floors", "waterfront", "view", "condition", "grade")
 _LOGGED = ("sqft_living", "sqft_lot")
-_MONTH_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 
 
 class AsOfError(ValueError):
@@ -106,16 +104,10 @@ class MarketIndex:
         anything else, naming the range it accepts."""
         if as_of is None:
             return self.last_month
-        first, last = self.months()
-        match = _MONTH_RE.fullmatch(as_of)
-        if match is None or not 1 <= int(match.group(2)) <= 12:
-            raise AsOfError(f"as_of {as_of[:20]!r} is not a month (YYYY-MM, {first} to {last})")
-        key = month_key(int(match.group(1)), int(match.group(2)))
-        if not self.first_month <= key <= self.last_month:
-            raise AsOfError(
-                f"as_of {as_of} is outside the months this model learned from: {first} to {last}"
-            )
-        return key
+        if problem := as_of_problem(as_of, *self.months()):
+            raise AsOfError(problem)
+        year, month = as_of.split("-")
+        return month_key(int(year), int(month))
 
     def log_level(self, months: np.ndarray) -> np.ndarray:
         """Each month's log level; months outside the range take the nearest end (what the

@@ -16,6 +16,7 @@ import itertools
 import matplotlib.pyplot as plt
 import numpy as np
 
+from shared.model.contract import GRADE_FSD, LAST_GRADE
 from shared.tools.evaluation import (
     AVM_METRICS,
     AVM_TARGETS,
@@ -756,13 +757,20 @@ def _ranges_group_table(groups: list[dict[str, Any]], title: str) -> str:
     return _table(header, rows)
 
 
+def _grade_words() -> str:
+    """ "**A** below 8 %, ..., **D** from 18 %", from the grades' bounds."""
+    below = [f"**{grade}** below {bound:.0%}" for grade, bound in GRADE_FSD]
+    last = f"**{LAST_GRADE}** from {GRADE_FSD[-1][1]:.0%}"
+    return ", ".join([*below, last]).replace("%", " %")
+
+
 def _ranges_by_band_and_grade(results: dict[str, Any]) -> list[str]:
     lines = [
         "### Range coverage by price band and by confidence grade",
         "",
         "The grade is read off the FSD (forecast standard deviation: the half-width of the "
-        "home's own 68 % range, as a share of the estimate): **A** below 8 %, **B** below 12 %, "
-        "**C** below 18 %, **D** from 18 %. Per held-out protocol and variant (bands by sale "
+        f"home's own 68 % range, as a share of the estimate): {_grade_words()}. Per held-out "
+        "protocol and variant (bands by sale "
         f"price; target: within ±5 points of 80 % and 95 % in every band). Command: `{COMMAND}`.",
         "",
     ]

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from shared.model.contract import grade_rule
+
 Variant = Literal["full", "minimal"]
 JobState = Literal["queued", "running", "succeeded", "failed"]
 HouseValue = int | float | str
@@ -93,8 +95,7 @@ class Estimate(_Message):
     )
     confidence: str | None = Field(
         None,
-        description="Confidence grade A (FSD < 8 %), B (< 12 %), C (< 18 %) or D, read off "
-        "`fsd`; null for the baseline.",
+        description=f"Confidence grade {grade_rule()}, read off `fsd`; null for the baseline.",
     )
     fsd: float | None = Field(
         None,
