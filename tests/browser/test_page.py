@@ -23,6 +23,7 @@ from playwright.sync_api import FileChooser, Page, Response, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from stack import REPO, Stack, wait_for
 
+from api.routes.batch import CSV_COLUMNS
 from api.schemas import EXAMPLE_HOUSE
 from shared.model.contract import FIELD_LABELS, HOUSE_FIELDS, MINIMAL_FIELDS
 
@@ -30,19 +31,6 @@ pytestmark = pytest.mark.integration
 
 KEY_STORE = "realty.apiKey"
 SCREENSHOTS = REPO / "docs" / "img"
-BATCH_COLUMNS = [
-    "row",
-    "prediction",
-    "low_80",
-    "high_80",
-    "low_95",
-    "high_95",
-    "confidence",
-    "fsd",
-    "as_of",
-    "warnings",
-    "model_version",
-]
 
 
 def sign_in(page: Page, key: str) -> None:
@@ -371,7 +359,7 @@ def test_4_upload_a_csv_see_progress_download_results(
     assert download.value.suggested_filename == "listings-estimates.csv"
     got = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
     assert len(got) == 300
-    assert list(got[0])[: len(BATCH_COLUMNS)] == BATCH_COLUMNS
+    assert tuple(got[0])[: len(CSV_COLUMNS)] == CSV_COLUMNS
     assert [int(r["row"]) for r in got] == list(range(300))
     assert all(float(r["prediction"]) > 0 for r in got)
     if served["kind"] != "baseline":  # ranges with every row
