@@ -7,11 +7,8 @@ Prints one line per measurement; docs/performance.md's comps section quotes them
 """
 
 import argparse
-import tempfile
-from pathlib import Path
 
-from bench import run
-from bench.wrk_once import measure, summary
+from bench.wrk_once import measure, service, summary
 
 
 def main() -> None:
@@ -21,19 +18,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--version", default="v2")
     args = parser.parse_args()
-    bench = run.Bench(
-        run.parse_args(["--api-workers", "2", "--version", args.version]),
-        Path(tempfile.mkdtemp(prefix="comps-cost-")),
-    )
-    try:
-        base, _ = bench.start_service()
+    with service(args.version, "comps-cost") as (bench, base):
         for _ in range(args.rounds):
             for clients in (int(c) for c in args.clients.split(",")):
                 for query in ("", f"?comps={args.comps}"):
                     figures = measure(bench, f"{base}/v1/predict{query}", clients)
                     print(f"{query or 'no comps':9} {clients:3} clients: {summary(figures)}")
-    finally:
-        bench.procs.stop_all()
 
 
 if __name__ == "__main__":

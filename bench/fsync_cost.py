@@ -7,11 +7,9 @@ Prints one line per run; docs/operations.md (Faults) quotes them.
 """
 
 import argparse
-import tempfile
-from pathlib import Path
 
 from bench import run
-from bench.wrk_once import measure, summary
+from bench.wrk_once import measure, service, summary
 
 
 def main() -> None:
@@ -20,18 +18,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--version", default="v2")
     args = parser.parse_args()
-    bench_args = run.parse_args(["--api-workers", "2", "--version", args.version])
     for _ in range(args.rounds):
         for policy in ("always", "everysec"):
             run.APPENDFSYNC = policy
-            bench = run.Bench(bench_args, Path(tempfile.mkdtemp(prefix="fsync-cost-")))
-            try:
-                base, _ = bench.start_service()
+            with service(args.version, "fsync-cost") as (bench, base):
                 for clients in (int(c) for c in args.clients.split(",")):
                     figures = measure(bench, f"{base}/v1/predict", clients)
                     print(f"{policy:8} {clients:3} clients: {summary(figures)}")
-            finally:
-                bench.procs.stop_all()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,28 @@
 """One warmed-up wrk measurement against a running service: what the one-off comparisons
 (`bench.fsync_cost`, `bench.comps_cost`) measure, each on services of their own."""
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from bench import run, wrk
+
+
+@contextmanager
+def service(version: str, name: str) -> Iterator[tuple[run.Bench, str]]:
+    """Case C's service (two API processes) on `version`, and its base URL; every process
+    stopped on the way out, also on failure."""
+    bench = run.Bench(
+        run.parse_args(["--api-workers", "2", "--version", version]),
+        Path(tempfile.mkdtemp(prefix=f"{name}-")),
+    )
+    try:
+        base, _ = bench.start_service()
+        yield bench, base
+    finally:
+        bench.procs.stop_all()
 
 
 def measure(bench: run.Bench, url: str, clients: int, seconds: float = 10) -> dict[str, Any]:
