@@ -7,15 +7,25 @@ API_PORT ?= 8000
 REDIS_PORT ?= 6379
 FLOWER_PORT ?= 5555
 WORKER_CONCURRENCY ?= 2
+# The record of estimates (PostgreSQL, from the pgserver wheel: scripts/postgres_server.py).
+POSTGRES_PORT ?= 5432
+# The worker pool's metrics port (Prometheus's scrape token; docs/operations.md).
+WORKER_METRICS_PORT ?= 9180
 # Redis's memory cap, as in docker-compose.yml: with noeviction, a full Redis refuses writes
 # (the API answers 503) instead of growing until the machine swaps or the OOM killer strikes.
 REDIS_MAXMEMORY ?= 1gb
-export API_PORT REDIS_PORT FLOWER_PORT WORKER_CONCURRENCY REDIS_MAXMEMORY
+export API_PORT REDIS_PORT FLOWER_PORT WORKER_CONCURRENCY REDIS_MAXMEMORY WORKER_METRICS_PORT
+export POSTGRES_PORT
 # No password here: every process completes the URL from .run/secrets (shared/wire/redis_auth.py).
 export REALTY_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
+# No login either: each process logs in as its own role (shared/records/database.py). The worker
+# line of the Procfile migrates first (`realty db upgrade --wait 60`: it waits for the postgres
+# line's server, then the pool starts); honcho stops everything when a line exits, so there is
+# no one-shot line of its own.
+export REALTY_DATABASE_URL ?= postgresql+psycopg://127.0.0.1:$(POSTGRES_PORT)/realty
 
 .PHONY: install lock secrets setup train evaluate run test lint unit integration clean rollout \
-	rollback compose-rollout compose-rollback browser
+	rollback compose-rollout compose-rollback browser rules
 
 $(BIN)/realty: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -103,7 +113,7 @@ unit: train
 integration: train
 	$(BIN)/pytest tests/integration
 
-test: lint train browser
+test: lint train browser rules
 	$(BIN)/pytest
 
 # The agents' page is tested in a real browser (tests/browser): Debian's chromium, driven by
@@ -123,6 +133,34 @@ $(AXE): tests/browser/package.json tests/browser/package-lock.json | $(CHROMIUM)
 	touch $@
 
 browser: $(CHROMIUM) $(AXE)
+
+# Prometheus's configuration and rules (ops/prometheus) checked by promtool, and the alerts'
+# unit tests (rules_test.yml) run by it. promtool comes with Debian's prometheus package
+# (2.42.0, the version of docker-compose.yml's prom/prometheus image), installed where missing.
+# The package starts a prometheus daemon when installed: a policy-rc.d that refuses every
+# service start (exit 101, as in Debian's container images) stands for the install unless one
+# is there already, and where systemd runs the unit it enabled is also stopped and disabled.
+PROMTOOL := /usr/bin/promtool
+POLICY_RC := /usr/sbin/policy-rc.d
+
+$(PROMTOOL):
+	$(SUDO) apt-get update -q
+	set -e; \
+	if [ -e $(POLICY_RC) ]; then ours=; else ours=1; \
+		printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee $(POLICY_RC) >/dev/null; \
+		$(SUDO) chmod 755 $(POLICY_RC); fi; \
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends \
+		prometheus || failed=1; \
+	if [ -n "$$ours" ]; then $(SUDO) rm -f $(POLICY_RC); fi; \
+	test -z "$$failed"; \
+	if [ -d /run/systemd/system ]; then $(SUDO) systemctl disable --now prometheus; fi
+
+# --syntax-only: the scrape token's file exists only inside the container (the rules it names
+# are checked on their own, next).
+rules: $(PROMTOOL)
+	$(PROMTOOL) check config --syntax-only ops/prometheus/prometheus.yml
+	$(PROMTOOL) check rules ops/prometheus/rules.yml
+	$(PROMTOOL) test rules ops/prometheus/rules_test.yml
 
 clean:
 	rm -rf $(VENV) .run .pytest_cache .ruff_cache

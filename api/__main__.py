@@ -1,16 +1,21 @@
 """`python -m api [uvicorn's options]`: uvicorn, with the same options and UVICORN_* variables,
-serving over `api.http_protocol` (slow clients cut off) instead of its plain protocol."""
+serving over `api.http_protocol` (slow clients cut off) instead of its plain protocol, and with
+one set of metrics for all its processes: a fresh PROMETHEUS_MULTIPROC_DIR made before uvicorn
+starts them and removed when it stops (shared/multiprocess_metrics.py says why)."""
 
 import sys
 
 from uvicorn.main import main as uvicorn_command
+
+from shared.multiprocess_metrics import shared_directory
 
 PROTOCOL = "api.http_protocol:ReadDeadlineProtocol"
 
 
 def main(argv: list[str] | None = None) -> None:
     command = uvicorn_command
-    with command.make_context("python -m api", list(sys.argv[1:] if argv is None else argv)) as ctx:
+    args = list(sys.argv[1:] if argv is None else argv)
+    with command.make_context("python -m api", args) as ctx, shared_directory("api"):
         ctx.params["http"] = PROTOCOL  # an import string: each worker process imports it
         command.invoke(ctx)
 

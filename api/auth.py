@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from redis import asyncio as aioredis
 
+from api.access_log import KEY_NAME_SCOPE_KEY
 from api.errors import ForbiddenError, UnauthorizedError, UnsupportedMediaTypeError
 from api.outbox import Sender
 from shared.settings import Settings
@@ -89,6 +90,7 @@ def require(role: Role, *, json_body: bool = False):
         authenticator: Authenticator = request.app.state.services.authenticator
         key = _presented(headers.get("authorization"), headers.get("x-api-key"))
         who = await authenticator.caller(key)
+        request.scope[KEY_NAME_SCOPE_KEY] = who.name  # for the request's log line
         if who.role < role:
             raise ForbiddenError(
                 f"this needs a key of role {role.label}; {who.name!r} is {who.role.label}"

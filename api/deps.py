@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.auth import Authenticator
 from api.batches import BatchJobs
+from api.errors import ServiceUnavailableError
 from api.inbox import ReplyInbox
 from api.predictions import Predictions
 from api.versions import ServedVersions
+from shared.records.status import RecordingStatus
 from shared.settings import Settings
 
 
@@ -28,6 +31,10 @@ class Services:
     batch_jobs: BatchJobs
     inbox: ReplyInbox
     authenticator: Authenticator
+    # The record of estimates (shared/records): PostgreSQL, and the recorder's state in Redis.
+    # None where an app is built without them (the route answers 503, readiness says nothing).
+    database: AsyncEngine | None = None
+    recording: RecordingStatus | None = None
 
 
 def services_of(request: Request) -> Services:
@@ -50,10 +57,23 @@ async def reply_inbox(request: Request) -> ReplyInbox:
     return services_of(request).inbox
 
 
+async def database(request: Request) -> AsyncEngine:
+    engine = services_of(request).database
+    if engine is None:
+        raise ServiceUnavailableError("this API process has no record of estimates (PostgreSQL)")
+    return engine
+
+
+async def recording_status(request: Request) -> RecordingStatus | None:
+    return services_of(request).recording
+
+
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 VersionsDep = Annotated[ServedVersions, Depends(served_versions)]
 BatchJobsDep = Annotated[BatchJobs, Depends(batch_jobs)]
 InboxDep = Annotated[ReplyInbox, Depends(reply_inbox)]
+DatabaseDep = Annotated[AsyncEngine, Depends(database)]
+RecordingDep = Annotated[RecordingStatus | None, Depends(recording_status)]
 PinnedVersion = Annotated[
     str | None,
     Header(

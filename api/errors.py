@@ -31,6 +31,8 @@ from shared.settings import Settings
 MAX_REPORTED_ERRORS = 20
 # Where `api.request_context.RequestContext` leaves the request's id in the ASGI scope.
 REQUEST_ID_SCOPE_KEY = "realty.request_id"
+# Where the handlers leave the error answered, for `RequestContext` to count it (api.metrics).
+ERROR_SCOPE_KEY = "realty.error"
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,13 @@ class NotFoundError(ServiceError):
 
 class VersionNotServedError(ServiceError):
     """A pinned model version has no running worker."""
+
+    status_code = 409
+
+
+class RecordConflictError(ServiceError):
+    """Input valid on its own that the record contradicts (a sale of an estimate that is not on
+    record, or already sold); each problem located as InvalidInputError's are."""
 
     status_code = 409
 
@@ -246,6 +255,7 @@ def install_error_handler(app: FastAPI, settings: Settings) -> None:
 
     async def handle_error(request: Request, exc: Exception) -> JSONResponse:
         error = as_service_error(exc)
+        request.scope[ERROR_SCOPE_KEY] = error
         if error.status_code >= 500:
             _log_fault(request, error.status_code, exc)
         return error_response(
@@ -260,6 +270,7 @@ def install_error_handler(app: FastAPI, settings: Settings) -> None:
             "request %s: %s %s crashed", request_id, request.method, request.url.path, exc_info=exc
         )
         error = ServiceError(f"internal error; quote request id {request_id} when reporting it")
+        request.scope[ERROR_SCOPE_KEY] = error
         return error_response(error, request_id)
 
     app.add_exception_handler(Exception, handle_crash)

@@ -15,8 +15,13 @@ from api.job_store import JobStore
 from api.outbox import RequestOutbox
 from api.predictions import Predictions
 from api.request_context import HOUSE_BODY_BYTES, HOUSE_PATHS, RequestContextApp
-from api.routes import batch, health, metrics, models, page, predict
+from api.routes import batch, estimates, health, metrics, models, page, predict, sales
 from api.versions import ServedVersions
+from shared.logs import configure_logging
+from shared.logs import flush as flush_log_lines
+from shared.records.database import async_engine
+from shared.records.status import RecordingStatus
+from shared.scrape_token import scrape_token
 from shared.secrets import read_or_create
 from shared.settings import Settings, get_settings
 from shared.wire import names
@@ -44,8 +49,11 @@ async def connect(settings: Settings) -> AsyncIterator[Services]:
     celery = make_celery(settings)
     versions = ServedVersions(redis, settings)
     await _register_admin_key(redis, settings)
+    scrape_token(settings)  # generated at first start, for Prometheus to be given
     outbox = RequestOutbox(redis, settings)
     await outbox.sync_clock()
+    # Connects only when a route needs it: the API starts and predicts without PostgreSQL.
+    database = async_engine(settings)
     try:
         yield Services(
             settings=settings,
@@ -54,9 +62,12 @@ async def connect(settings: Settings) -> AsyncIterator[Services]:
             batch_jobs=BatchJobs(celery, JobStore(redis, settings), versions, settings),
             inbox=inbox,
             authenticator=Authenticator(redis, settings),
+            database=database,
+            recording=RecordingStatus(redis, settings),
         )
     finally:
         await inbox.stop()
+        await database.dispose()
         await redis.aclose()
         await replies.aclose()
         celery.close()
@@ -75,12 +86,14 @@ async def _register_admin_key(redis: aioredis.Redis, settings: Settings) -> None
 def create_app(settings: Settings | None = None, services: ServicesFactory = connect) -> FastAPI:
     """`services` builds the routes' collaborators; tests pass their own."""
     settings = settings or get_settings()
+    configure_logging(settings)  # after uvicorn's own set-up, in each of its processes
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with services(settings) as built:
             app.state.services = built
             yield
+        flush_log_lines()  # the last requests' lines (api/access_log.py), before the exit
 
     app = RequestContextApp(
         title="Sound Realty price estimates",
@@ -93,7 +106,7 @@ def create_app(settings: Settings | None = None, services: ServicesFactory = con
         body_limits=dict.fromkeys(HOUSE_PATHS, HOUSE_BODY_BYTES),
     )
     install_error_handler(app, settings)
-    for module in (predict, batch, models, health, metrics, page):
+    for module in (predict, batch, estimates, sales, models, health, metrics, page):
         app.include_router(module.router)
     declare_keys(app)
     return app

@@ -69,11 +69,14 @@ class Predictions:
         caller: Caller,
         options: Options = DEFAULT_OPTIONS,
         variant: Variant = "full",
+        request_id: str | None = None,
     ) -> tuple[Manifest, AnyReply]:
         """The reply of the active (or pinned) version's workers to one house: no thread, no
-        Celery message and no Redis round trip of its own on the hot path."""
-        request_id = uuid.uuid4().hex
+        Celery message and no Redis round trip of its own on the hot path. `request_id` is the
+        estimate's id (unique: the record's key); a fresh one when not given."""
+        request_id = request_id or uuid.uuid4().hex
         pinned = options.pinned
+        now_ms = self.outbox.clock.now_ms()
         # Built without validating again what the route has just validated; the worker validates it.
         request = PredictRequest.model_construct(
             request_id=request_id,
@@ -83,10 +86,12 @@ class Predictions:
             explain=options.explain,
             as_of=options.as_of,
             comps=options.comps,
+            key=caller.name,
+            sent_ms=round(now_ms),
             pinned=pinned is not None,
             # A worker that reaches the request after this skips it: on Redis's clock, and early
             # enough that an answer started by then still reaches its caller.
-            deadline_ms=round(self.outbox.clock.now_ms() + self.start_by_ms),
+            deadline_ms=round(now_ms + self.start_by_ms),
         ).model_dump_json()
         with self.inbox.expect(request_id) as answer:
             routed = await self.outbox.send(request, caller.sender, pinned)

@@ -4,6 +4,7 @@ The house models are built from `shared.model.contract.HOUSE_FIELDS`, so adding 
 field there changes validation, the OpenAPI document and the workers together.
 """
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -323,3 +324,28 @@ class ModelInfo(BaseModel):
 class Activation(BaseModel):
     active: str
     previous: str | None = Field(description="The version that was active before.")
+
+
+class RecordedEstimate(BaseModel):
+    """A past estimate as the record keeps it (`GET /v1/estimates/{request_id}`)."""
+
+    request_id: str = Field(
+        description="The id the estimate was answered with; a batch row's is `<job id>-<row>`."
+    )
+    key_name: str = Field(description="Name of the API key that asked for it.")
+    created_at: datetime = Field(description="When it was answered (UTC).")
+    model_version: str = Field(description="The bundle that produced it.")
+    model_kind: str
+    variant: Literal["full", "minimal"] = Field(
+        description="`minimal`: from POST /v1/predict/minimal's model, on eight fields."
+    )
+    job_id: str | None = Field(None, description="The batch job it was a row of, if any.")
+    row: int | None = Field(None, description="Its 0-based row in that batch job.")
+    house: dict[str, Any] = Field(description="The house as sent, after validation.")
+    prediction: float = Field(description="Estimated sale price in US dollars.")
+    interval_80: PriceRange | None = None
+    interval_95: PriceRange | None = None
+    confidence: str | None = None
+    fsd: float | None = None
+    as_of: str | None = Field(None, description="The month whose market it priced for.")
+    warnings: list[str] = Field(default_factory=list)

@@ -6,6 +6,7 @@ worker serves it" is trusted for `served_cache_s` (the check costs more API CPU 
 prediction's own Redis traffic), a "no" is always checked again.
 """
 
+import math
 import time
 
 from redis import asyncio as aioredis
@@ -55,6 +56,13 @@ class ServedVersions:
             zip(("predict", "batch", "requests"), names.version_lists(version), strict=True)
         )
         return {queue: await self.redis.llen(name) for queue, name in lists.items()}
+
+    async def queue_limit(self, version: str) -> int:
+        """The depth at which the version's request queue refuses more (503): the rule of
+        `api.outbox.ROUTE_REQUESTS`, from the rate its micro-batchers answer at, for /metrics."""
+        rate = float(await self.redis.get(names.queue_capacity(version)) or 0)
+        wait_ms = round(self.settings.queue_wait_s * 1000)
+        return max(self.settings.microbatch_max_size, math.floor(rate * wait_ms / 1000))
 
     async def _is_served(self, version: str) -> bool:
         if time.monotonic() < self._served_until.get(version, 0):

@@ -31,9 +31,13 @@ SECRETS: dict[str, Callable[[], str]] = {
     "REDIS_PASSWORD_API": _token,
     "REDIS_PASSWORD_WORKER": _token,
     "REDIS_PASSWORD_ADMIN": _token,
+    "POSTGRES_PASSWORD": _token,  # the record's owner, realty (migrate, the postgres image)
+    "POSTGRES_PASSWORD_API": _token,
+    "POSTGRES_PASSWORD_WORKER": _token,
     "FLOWER_BASIC_AUTH": lambda: f"realty:{_token()}",
     "REALTY_BUNDLE_SIGNING_KEY": _token,
     "REALTY_ADMIN_KEY": new_key,
+    "REALTY_METRICS_TOKEN": _token,
 }
 _ASSIGNMENT = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=")
 

@@ -7,6 +7,7 @@ timeouts; each default is chosen on purpose and the reason sits next to it.
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,11 @@ class Settings(BaseSettings):
     )
     model_version: str | None = Field(
         None, description="The bundle a worker serves; unset means the newest bundle on disk."
+    )
+    worker_node: str | None = Field(
+        None,
+        description="The Celery node name of this worker (`<version>@<host>`), set by "
+        "`python -m worker` for its pool processes: the micro-batcher's task events carry it.",
     )
 
     # --- Redis and Celery -------------------------------------------------------------------
@@ -106,6 +112,136 @@ class Settings(BaseSettings):
         "past it, 503 + Retry-After at once instead of a 504 at the deadline.",
     )
 
+    # --- the record of estimates and sales (shared/records, PostgreSQL) -----------------------
+    database_url: str = Field(
+        "postgresql+psycopg://127.0.0.1:5432/realty",
+        description="SQLAlchemy URL of the record. Without a user, each process logs in as its "
+        "role's (shared/records/database.py: redis_user api -> realty_api, worker -> "
+        "realty_worker, admin -> realty, the owner, who migrates); without a password, with "
+        "database_password. A URL with both (a managed database) is used as it is. Never "
+        "logged with a password.",
+    )
+    database_password: SecretStr | None = Field(
+        None,
+        description="The process's database password; unset: read from "
+        "secrets_dir/postgres-<user>-password, generated there at first start (`make run`).",
+    )
+    records_buffer_rows: int = Field(
+        250_000,
+        ge=1,
+        description="Most estimates waiting in Redis to be written (about 0.7 KB each): while "
+        "PostgreSQL is down they wait there and are written when it is back; past this bound "
+        "new ones are counted as dropped (metric realty_records_dropped_total, an alert).",
+    )
+    records_retention_days: int = Field(
+        730, ge=1, description="Estimates older than this are deleted (sales are kept)."
+    )
+    # --- the recorder and the database's roles (shared/records; helper R) -----------------------
+    database_api_password: SecretStr | None = Field(
+        None,
+        description="realty_api's password, set by `realty db upgrade` (run as the owner); "
+        "unset: secrets_dir/postgres-realty_api-password, generated where missing.",
+    )
+    database_worker_password: SecretStr | None = Field(
+        None,
+        description="realty_worker's password, set by `realty db upgrade` (run as the owner); "
+        "unset: secrets_dir/postgres-realty_worker-password, generated where missing.",
+    )
+    database_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest wait for PostgreSQL to connect or answer one statement: past it "
+        "GET /v1/estimates answers 503 and the recorder retries later, instead of hanging.",
+    )
+    records_write_rows: int = Field(
+        5_000,
+        ge=1,
+        description="Most estimates the recorder writes in one statement (at least one buffer "
+        "item, so a 1,000-row batch chunk is never split): a backlog of 100,000 drained at "
+        "10,000 a second in such writes, each about 0.5 s, far under the statement timeout "
+        "(docs/operations.md, Record of estimates).",
+    )
+    records_poll_s: float = Field(
+        0.5,
+        gt=0,
+        description="How often an idle recorder looks at the buffer: an estimate is on record "
+        "within about this long, and writes gather what arrived meanwhile into one statement.",
+    )
+    records_retry_max_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest pause between the recorder's attempts while PostgreSQL is down "
+        "(the pause doubles from records_poll_s up to this).",
+    )
+    records_delay_alert_s: float = Field(
+        60.0,
+        gt=0,
+        description="Readiness says 'degraded: recording delayed' when the oldest estimate "
+        "waiting in Redis is older than this (or the last write failed).",
+    )
+    records_purge_interval_s: float = Field(
+        3600.0, gt=0, description="How often the recorder deletes estimates past retention."
+    )
+    records_purge_batch_rows: int = Field(
+        10_000,
+        ge=1,
+        description="Rows deleted per statement by the retention purge: each a short "
+        "transaction, so a first purge of years of estimates never holds long locks.",
+    )
+
+    # --- live accuracy and drift (shared/monitoring) -------------------------------------------
+    accuracy_window_sales: int = Field(
+        500,
+        ge=1,
+        description="Live accuracy of a version is measured on its latest this many sales fed "
+        "back (by sale date): at 500, chance moves PPE10 by about 2 points (binomial standard "
+        "error), so a drop of 5 is news; fewer sales answer sooner but noisier.",
+    )
+    drift_window_requests: int = Field(
+        2_000,
+        ge=1,
+        description="Drift of a version is measured on its latest this many recorded "
+        "estimates: enough for the zipcodes' 70 bins (drift_min_rows_per_bin each), recent "
+        "enough to show a shift within a day of normal traffic.",
+    )
+    drift_psi_alert: float = Field(
+        0.25,
+        gt=0,
+        description="A feature's (or the prediction's) population stability index above this "
+        "is an alert: the usual reading is < 0.1 no shift, 0.1-0.25 moderate, > 0.25 a "
+        "significant shift that warrants a look and likely a retraining.",
+    )
+    drift_min_rows_per_bin: int = Field(
+        10,
+        ge=1,
+        description="A feature is judged only once the window holds this many estimates per "
+        "bin of its training profile: sampling alone gives a PSI near (bins-1)/n, 0.09 at 10 "
+        "per bin, safely under drift_psi_alert (deciles: 100 estimates; zipcodes: about 710).",
+    )
+    out_of_range_alert: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of recent estimates warning of an input outside the training range "
+        "above which it is an alert: the training homes themselves never warn, so 5 % means "
+        "homes unlike anything the model learned are coming in.",
+    )
+    live_cache_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long an API process reuses the live figures before asking PostgreSQL "
+        "again: a scrape every 15 s costs one query per API process every 30 s, not one each.",
+    )
+    sales_max_rows: int = Field(
+        20_000,
+        ge=1,
+        description="Most sales in one POST /v1/sales body or `realty sales import` file (413 "
+        "past it): a month of a large brokerage's closings, and a few MB.",
+    )
+    monitor_refresh_s: float = Field(
+        5.0, gt=0, description="How often `realty monitor` reads the figures again."
+    )
+
     # --- rollout -----------------------------------------------------------------------------
     rollout_warm_timeout_s: float = Field(
         120.0, description="How long a rollout waits for the new version's workers to be warm."
@@ -172,6 +308,38 @@ class Settings(BaseSettings):
     )
     job_ttl_s: int = Field(24 * 3600, description="How long batch results are kept.")
     reply_ttl_s: int = Field(60, description="How long an unread sync reply lives in Redis.")
+
+    # --- metrics and logs (api/metrics.py, worker/metrics.py, shared/logs.py; helper M) -------
+    metrics_token: SecretStr | None = Field(
+        None,
+        description="The scrape credential: Prometheus presents it (Bearer) to read /metrics "
+        "and the workers' metrics, and it opens nothing else, so Prometheus holds no API key. "
+        "Unset: secrets_dir/metrics-token, generated there at first start.",
+    )
+    worker_metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="Port on which each worker pool serves its processes' metrics to "
+        "Prometheus (GET /metrics, scrape token). 0: not served (several pools on one host "
+        "each need a port of their own); compose and `make run` set one.",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address the worker pool's metrics port listens on: loopback by default; "
+        "0.0.0.0 in a container, where Prometheus reaches it over the compose network.",
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json",
+        description="json: one JSON object per line (time, level, logger, message and fields "
+        "such as request_id), for machines and `jq`, the same under make run, compose and the "
+        "tests; text: the same lines for a human reading a terminal.",
+    )
+    log_level: str = Field(
+        "INFO",
+        description="Level of the API's and workers' own log lines. INFO includes one line "
+        "per HTTP request; WARNING keeps only problems.",
+    )
 
 
 @lru_cache

@@ -44,6 +44,7 @@ def main(
         raise typer.Exit(1) from exc
     node = f"{version}@{name.replace('%h', socket.gethostname())}"
     os.environ["REALTY_MODEL_VERSION"] = version
+    os.environ["REALTY_WORKER_NODE"] = node  # the pool processes' name in their task events
     get_settings.cache_clear()
     from worker.app import celery_app
 

@@ -16,6 +16,10 @@ wait cost more throughput than the larger batches saved (docs/operations.md, Tun
 Requests are `PredictRequest` messages in a Redis list, taken through `worker.request_queue`: a
 process killed mid-batch has its requests put back for another (none lost, none answered
 twice), and deadlines are judged on Redis's clock, not this host's.
+
+The estimates' record (worker/records.py) goes out with the replies, in the same script call, so
+a batch is answered and recorded together or not at all; each model call is announced to Flower
+(worker/flower_events.py) from a thread of its own, after the fact.
 """
 
 import logging
@@ -41,7 +45,10 @@ from shared.wire.messages import (
     PredictRequest,
     Variant,
 )
-from worker.request_queue import RequestQueue, Taken
+from worker import metrics
+from worker.flower_events import ModelCallEvents
+from worker.records import records_of
+from worker.request_queue import Answered, RequestQueue, Taken
 
 log = logging.getLogger(__name__)
 
@@ -60,44 +67,79 @@ class _Call:
         return cls(request.variant, request.explain, request.as_of, request.comps)
 
 
-def answer(predictor: Predictor, requests: list[PredictRequest]) -> list[AnyReply]:
+@dataclass(frozen=True)
+class ModelCall:
+    """One call of the model, as Flower and the metrics show it."""
+
+    size: int
+    seconds: float
+    variant: Variant
+    error: str | None = None  # the error code when it failed for every request in it
+
+
+def answer(
+    predictor: Predictor,
+    requests: list[PredictRequest],
+    now_ms: int = 0,
+    calls: list[ModelCall] | None = None,
+) -> list[AnyReply]:
     """Replies in request order, from one model call per kind of call; each reply's
-    `batch_size` is the size of the call that answered it."""
+    `batch_size` is the size of the call that answered it, `model_ms` its time and
+    `queued_ms` its request's wait up to `now_ms` (Redis's clock, when it was taken). Each
+    model call made is appended to `calls`."""
     replies: list[AnyReply | None] = [None] * len(requests)
     groups: dict[_Call, list[int]] = defaultdict(list)
     for index, request in enumerate(requests):
         groups[_Call.of(request)].append(index)
     for call, indexes in groups.items():
-        group = _answer_group(predictor, [requests[i] for i in indexes], call)
+        group = _answer_group(predictor, [requests[i] for i in indexes], call, now_ms, calls)
         for index, reply in zip(indexes, group, strict=True):
             replies[index] = reply
     return replies  # type: ignore[return-value]  # every index belongs to one group
 
 
 def _answer_group(
-    predictor: Predictor, requests: list[PredictRequest], call: _Call
+    predictor: Predictor,
+    requests: list[PredictRequest],
+    call: _Call,
+    now_ms: int,
+    calls: list[ModelCall] | None,
 ) -> list[AnyReply]:
+    started = time.perf_counter()
+
+    def made(error: ErrorCode | None = None) -> float:
+        seconds = time.perf_counter() - started
+        if calls is not None:
+            calls.append(ModelCall(len(requests), seconds, call.variant, error))
+        return seconds
+
     houses = pd.DataFrame([request.house for request in requests])
     try:
         estimates = predictor.estimate(
             houses, call.variant, explain=call.explain, as_of=call.as_of, comps=call.comps
         )
     except AsOfError as exc:  # the month, not a house, is wrong: the same for every request
+        made(ErrorCode.INVALID_AS_OF)
         return [_error(r, ErrorCode.INVALID_AS_OF, str(exc)) for r in requests]
     except UnknownZipcodeError as exc:
         if len(requests) == 1:
+            made(ErrorCode.UNKNOWN_ZIPCODE)
             return [_error(requests[0], ErrorCode.UNKNOWN_ZIPCODE, str(exc), exc.zipcodes)]
         # One bad row must not fail its batch-mates: answer each on its own.
         return [
-            reply for request in requests for reply in _answer_group(predictor, [request], call)
+            reply
+            for request in requests
+            for reply in _answer_group(predictor, [request], call, now_ms, calls)
         ]
     except Exception as exc:  # the callers get an answer now, not a timeout later
+        made(ErrorCode.INTERNAL)
         log.exception(
             "prediction failed for a batch of %d (requests %s)",
             len(requests),
             ", ".join(r.request_id for r in requests),
         )
         return [_error(r, ErrorCode.INTERNAL, type(exc).__name__) for r in requests]
+    model_ms = round(made() * 1000, 3)
     return [
         EstimateReply.model_construct(  # from the predictor's typed estimate, not revalidated
             **dict(estimate),
@@ -105,6 +147,8 @@ def _answer_group(
             model_version=predictor.version,
             model_kind=predictor.kind.name,
             batch_size=len(requests),
+            queued_ms=float(max(0, now_ms - request.sent_ms)) if request.sent_ms else 0.0,
+            model_ms=model_ms,
         )
         for request, estimate in zip(requests, estimates, strict=True)
     ]
@@ -146,19 +190,30 @@ class ServiceRate:
 
 
 class MicroBatcher(threading.Thread):
-    def __init__(self, predictor: Predictor, client: redis.Redis, settings: Settings) -> None:
+    def __init__(
+        self,
+        predictor: Predictor,
+        client: redis.Redis,
+        settings: Settings,
+        events: ModelCallEvents | None = None,
+    ) -> None:
         super().__init__(name="realty-microbatch", daemon=True)
         self.predictor = predictor
         self.queue = RequestQueue(
-            client, predictor.version, settings.processing_lease_s, settings.reply_ttl_s
+            client,
+            predictor.version,
+            settings.processing_lease_s,
+            settings.reply_ttl_s,
+            settings.records_buffer_rows,
         )
+        self.events = events
         self.max_size = settings.microbatch_max_size
         self.max_wait_s = settings.microbatch_max_wait_ms / 1000
         self.reap_every_s = settings.processing_lease_s / 3
         self.rate = ServiceRate()
         self.stopping = threading.Event()
         self.last_size = 0
-        self._answered: list[tuple[PredictRequest, AnyReply]] | None = None
+        self._answered: Answered | None = None
         self._redis_ms, self._redis_ms_at = 0, time.monotonic()  # Redis's TIME, when read
         self._next_reap = 0.0
 
@@ -180,6 +235,9 @@ class MicroBatcher(threading.Thread):
         taken = self.queue.exchange(self._answered, take, self.rate.per_s)
         if self._answered is not None and not taken.committed:
             log.warning("micro-batcher: a held batch was requeued before it was answered")
+        elif self._answered is not None:
+            recorded = self._answered.record_count
+            metrics.count_records(taken.buffered, recorded - taken.buffered)
         self._answered = None
         self._redis_ms, self._redis_ms_at = taken.now_ms, time.monotonic()
         return taken
@@ -213,8 +271,35 @@ class MicroBatcher(threading.Thread):
         its deadline is dropped unanswered: its caller has had (or is about to get) its 504."""
         started = time.perf_counter()
         requests = [r for r in _decode(taken.items) if r.deadline_ms > taken.now_ms]
-        self._answered = list(zip(requests, answer(self.predictor, requests), strict=True))
+        calls: list[ModelCall] = []
+        answers = answer(self.predictor, requests, taken.now_ms, calls)
+        replies = list(zip(requests, answers, strict=True))
+        self._answered = self._with_records(replies)
         self.rate.add(len(taken.items), time.perf_counter() - started)
+        for call in calls:
+            if call.error is None:
+                metrics.observe_microbatch(call.size, call.seconds)
+            else:
+                metrics.count_error(call.error, call.size)
+        if self.events is not None:
+            self.events.send(calls)
+
+    def _with_records(self, replies: list[tuple[PredictRequest, AnyReply]]) -> Answered:
+        """The replies and the record of their estimates, to go out together."""
+        estimated = [(r, reply) for r, reply in replies if isinstance(reply, EstimateReply)]
+        if not estimated:
+            return Answered(replies)
+        records = records_of(
+            [reply for _, reply in estimated],
+            [request.house for request, _ in estimated],
+            [request.request_id for request, _ in estimated],
+            keys=[request.key for request, _ in estimated],
+            variants=[request.variant for request, _ in estimated],
+            at_ms=self._redis_now_ms(),
+            model_version=self.predictor.version,
+            model_kind=self.predictor.kind.name,
+        )
+        return Answered(replies, records, len(estimated))
 
     def run(self) -> None:
         while not self.stopping.is_set():
@@ -229,7 +314,7 @@ class MicroBatcher(threading.Thread):
                 self.stopping.wait(1)
             except Exception:  # never die silently while the heartbeat says "ready"
                 log.exception("micro-batcher: unexpected error; continuing")
-                self._answered = []  # let the held batch go (its callers get 504), not hold it
+                self._answered = Answered([])  # let the held batch go (callers get 504)
                 self.stopping.wait(0.1)
         try:  # the last batch's replies, then leave
             self._exchange(0)

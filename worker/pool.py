@@ -23,11 +23,14 @@ from types import FrameType
 import redis
 import typer
 
+from shared.logs import configure_logging
 from shared.model.bundles import latest_version
 from shared.model.manifest import InvalidVersionError, check_version
 from shared.settings import Settings, get_settings
 from shared.wire import names
 from shared.wire.redis_client import sync_client
+from worker.metrics_server import pool_metrics
+from worker.recording import Recording
 
 log = logging.getLogger("worker.pool")
 MAX_BACKOFF_S = 30.0
@@ -129,9 +132,15 @@ def main(
     concurrency: int | None = typer.Option(None, help="Processes per worker (default: setting)."),
     name: str = typer.Option("%h", help="Host part of the workers' Celery node names."),
 ) -> None:
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s: %(levelname)s/pool] %(message)s")
     settings = get_settings()
-    WorkerPool(settings, concurrency or settings.worker_concurrency, name).run()
+    configure_logging(settings)
+    # The record's recorder runs beside the workers, in this process (worker/recording.py).
+    recording = Recording(settings).start()
+    try:
+        with pool_metrics(settings):  # its workers' metrics, on worker_metrics_port
+            WorkerPool(settings, concurrency or settings.worker_concurrency, name).run()
+    finally:
+        recording.stop()
 
 
 if __name__ == "__main__":

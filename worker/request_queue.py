@@ -15,7 +15,6 @@ is checked without trusting this host's clock.
 import os
 import socket
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import redis
@@ -23,16 +22,21 @@ import redis
 from shared.wire import names
 from shared.wire.messages import AnyReply, PredictRequest
 from shared.wire.replies import by_inbox
+from worker.records import BUFFER_KEYS, PUSH_FRAGMENT
 
-# KEYS: request list, processing list, lease, owners set, then one inbox per reply group.
-# ARGV: commit ('1': send the replies and let go of the held batch), how many to take, lease ms,
-# the lease's value (requests/s), owner, inbox TTL s, then per inbox: count, replies...
-# Returns {committed (1: the held batch was still ours), seconds, microseconds, {taken...}}.
-_EXCHANGE = """
+# KEYS: request list, processing list, lease, owners set, the record buffer's three keys
+# (worker/records.py), then one inbox per reply group. ARGV: commit ('1': send the replies and
+# the records, and let go of the held batch), how many to take, lease ms, the lease's value
+# (requests/s), owner, inbox TTL s, the records (a JSON array), their count, the buffer's bound,
+# then per inbox: count, replies... Returns {committed (1: the held batch was still ours),
+# seconds, microseconds, {taken...}, records buffered}.
+_EXCHANGE = (
+    """
 local committed = 0
+local buffered = 0
 if ARGV[1] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
-  local at = 7
-  for k = 5, #KEYS do
+  local at = 10
+  for k = 8, #KEYS do
     local n = tonumber(ARGV[at])
     redis.call('RPUSH', KEYS[k], unpack(ARGV, at + 1, at + n))
     redis.call('EXPIRE', KEYS[k], ARGV[6])
@@ -40,6 +44,10 @@ if ARGV[1] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   end
   redis.call('DEL', KEYS[2])
   committed = 1
+"""
+    + PUSH_FRAGMENT.format(records=5, rows=6, dropped=7, batch=7, count=8, bound=9)
+    + """
+  buffered = pushed
 end
 redis.call('SET', KEYS[3], ARGV[4], 'PX', ARGV[3])
 redis.call('SADD', KEYS[4], ARGV[5])
@@ -53,8 +61,9 @@ if most > 0 then
   end
 end
 local now = redis.call('TIME')
-return {committed, now[1], now[2], taken}
+return {committed, now[1], now[2], taken, buffered}
 """
+)
 
 # KEYS: owners set, request list, capacity key. ARGV: lease name prefix, processing list prefix,
 # capacity TTL ms. Requeues the batches of owners whose lease lapsed, oldest at the head (the
@@ -85,15 +94,33 @@ return requeued
 @dataclass(frozen=True)
 class Taken:
     """What one exchange brought: the requests now held, Redis's clock, and whether the
-    previous batch's replies went out (False: it had been reaped, another process answers)."""
+    previous batch's replies went out (False: it had been reaped, another process answers)
+    with how many of its records the buffer took (the rest were counted as dropped)."""
 
     items: list[str]
     now_ms: int
     committed: bool
+    buffered: int = 0
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A batch's replies, each with its request, and the batch's records (worker/records.py)."""
+
+    replies: list[tuple[PredictRequest, AnyReply]]
+    records: bytes = b"[]"
+    record_count: int = 0
 
 
 class RequestQueue:
-    def __init__(self, client: redis.Redis, version: str, lease_s: float, reply_ttl_s: int) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        version: str,
+        lease_s: float,
+        reply_ttl_s: int,
+        buffer_rows: int,
+    ) -> None:
         self.client = client
         self.version = version
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -103,31 +130,31 @@ class RequestQueue:
         self.owners = names.processing_owners(version)
         self.lease_ms = round(lease_s * 1000)
         self.reply_ttl_s = reply_ttl_s
+        self.buffer_rows = buffer_rows
         self._exchange = client.register_script(_EXCHANGE)
         self._reap = client.register_script(_REAP)
 
-    def exchange(
-        self,
-        answered: Iterable[tuple[PredictRequest, AnyReply]] | None,
-        take: int,
-        rate: float,
-    ) -> Taken:
-        """Send the held batch's replies and let go of it (if `answered` is given), renew the
-        lease, and take up to `take` more: one round trip per micro-batch."""
-        keys = [self.pending, self.processing, self.lease, self.owners]
-        args: list[str | int] = [
+    def exchange(self, answered: Answered | None, take: int, rate: float) -> Taken:
+        """Send the held batch's replies and records and let go of it (if `answered` is
+        given), renew the lease, and take up to `take` more: one round trip per micro-batch."""
+        keys = [self.pending, self.processing, self.lease, self.owners, *BUFFER_KEYS]
+        args: list[str | int | bytes] = [
             "0" if answered is None else "1",
             take,
             self.lease_ms,
             f"{rate:.1f}",
             self.owner,
             self.reply_ttl_s,
+            answered.records if answered else b"[]",
+            answered.record_count if answered else 0,
+            self.buffer_rows,
         ]
-        for inbox, replies in by_inbox(answered or ()).items():
+        for inbox, replies in by_inbox(answered.replies if answered else ()).items():
             keys.append(inbox)
             args += [len(replies), *replies]
-        committed, seconds, micros, items = self._exchange(keys=keys, args=args)
-        return Taken(list(items), int(seconds) * 1000 + int(micros) // 1000, bool(committed))
+        committed, seconds, micros, items, buffered = self._exchange(keys=keys, args=args)
+        now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return Taken(list(items), now_ms, bool(committed), int(buffered))
 
     def wait(self, timeout_s: int) -> str | None:
         """Block until a request arrives and hold it (the lease must be fresh: call `exchange`

@@ -21,6 +21,7 @@ from shared.model.predictor import Predictor
 from shared.model.signing import signing_key
 from shared.settings import Settings
 from shared.wire.redis_client import sync_client
+from worker.flower_events import ModelCallEvents
 from worker.microbatch import MicroBatcher
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ class Serving:
 _serving: Serving | None = None
 
 
-def start(settings: Settings) -> Serving:
+def start(settings: Settings, events: ModelCallEvents | None = None) -> Serving:
+    """Load the model; a micro-batcher's model calls are announced through `events`."""
     global _serving
     bundle = load_bundle(
         settings.model_dir,
@@ -72,7 +74,9 @@ def start(settings: Settings) -> Serving:
     client = sync_client(settings)
     batcher = None
     if answers_singles(settings):
-        batcher = MicroBatcher(predictor, client, settings)
+        if events is not None:
+            events.start()
+        batcher = MicroBatcher(predictor, client, settings, events)
         batcher.start()
     _serving = Serving(predictor, client, batcher)
     role = "single predictions and batch chunks" if batcher else "batch chunks"
@@ -95,6 +99,9 @@ def stop() -> None:
     if _serving is not None and _serving.batcher is not None:
         _serving.batcher.stop()
         _serving.batcher.join(timeout=5)
+        if _serving.batcher.events is not None:
+            _serving.batcher.events.stop()
+            _serving.batcher.events.join(timeout=2)
 
 
 def current() -> Serving:

@@ -10,7 +10,9 @@ from pydantic import Field, TypeAdapter, ValidationError
 from api.auth import Caller, HouseCaller
 from api.deps import services_of
 from api.errors import InvalidInputError, ModelFailedError, VersionNotServedError
+from api.metrics import observe_reply
 from api.predictions import Options
+from api.request_context import estimate_id_of
 from api.schemas import HouseFull, HouseMinimal, Prediction, error_responses
 from api.validation import unknown_zipcode_error
 from shared.model.contract import AS_OF_PATTERN, MAX_COMPS
@@ -129,7 +131,9 @@ async def _estimate(
     predictions = services_of(request).predictions
     # The zipcode and the month are checked by the worker against its own bundle (an unknown
     # one comes back as an error reply and becomes a 422), which saves the API a step.
-    manifest, reply = await predictions.predict(house.model_dump(), caller, options, variant)
+    manifest, reply = await predictions.predict(
+        house.model_dump(), caller, options, variant, estimate_id_of(request.scope)
+    )
     if isinstance(reply, ErrorReply):
         match reply.error:
             case ErrorCode.UNKNOWN_ZIPCODE:
@@ -139,6 +143,7 @@ async def _estimate(
             case ErrorCode.VERSION_GONE:
                 raise VersionNotServedError(f"model version {manifest.version!r} stopped serving")
         raise ModelFailedError(f"the model failed on request {reply.request_id}; retry later")
+    observe_reply(reply)  # its time queued and in the model, its micro-batch's size
     fields = {name: value for name, value in reply if name != "type"}
     elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
     # Built from the reply the inbox validated, and serialised here, once: FastAPI would

@@ -27,6 +27,7 @@ from shared.model.kinds.baseline import BaselineModel
 from shared.model.kinds.gbm import GbmModel
 from shared.model.manifest import BundleError, Manifest, check_version, version_number
 from shared.model.signing import SIGNATURE_FILE, authentic, signature
+from shared.monitoring.profile import TrainingProfile
 
 # How a kind's files are written, per kind (`Model.FORMAT`): 1, one joblib pickle of the model
 # objects (no longer read); 2, each kind's plain files; 3 (gbm), plus the market index, the
@@ -92,9 +93,10 @@ def write_bundle(
     metrics: dict[str, Any],
     training: dict[str, Any],
     key: SecretStr,
+    profile: TrainingProfile | None = None,
 ) -> Manifest:
     """Write a new bundle of `model` under the next free version, its manifest signed with
-    `key`, and return the manifest."""
+    `key` (with the training `profile` drift is measured against), and return the manifest."""
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=model_dir))
     staging.chmod(0o755)  # readable by workers running as another user
@@ -121,6 +123,7 @@ def write_bundle(
             training=training,
             # What the API checks a batch's `as_of` against, without the model's libraries.
             as_of_months=[] if model.market is None else list(model.market.months()),
+            profile=profile,
         )
         raw = (manifest.model_dump_json(indent=2) + "\n").encode()
         (staging / MANIFEST_FILE).write_bytes(raw)

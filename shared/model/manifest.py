@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from shared.model.contract import as_of_problem
+from shared.monitoring.profile import TrainingProfile
 
 # ASCII digits only (`\d` would take any Unicode digit). Matched with `fullmatch`: `match`
 # lets `$` stop before a trailing newline. The API validates its path parameter with the same
@@ -60,6 +61,9 @@ class Manifest(BaseModel):
     # The first and last month the model can price a home at (YYYY-MM); empty for kinds that
     # do not know the sale date.
     as_of_months: list[str] = []
+    # How the training homes and the model's estimates of them were distributed: what drift is
+    # measured against (shared/monitoring); None in bundles trained before it was kept.
+    profile: TrainingProfile | None = None
 
     def as_of_error(self, as_of: str) -> str | None:
         """Why this version cannot estimate at `as_of` (a well-formed YYYY-MM), or None."""

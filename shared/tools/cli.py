@@ -2,6 +2,7 @@
 switch the running service between versions."""
 
 import getpass
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from sqlalchemy.exc import DBAPIError
 from typer.core import TyperGroup
 
 from shared.model.bundles import (
@@ -24,14 +26,18 @@ from shared.model.bundles import (
     servable,
     verify_bundle,
 )
-from shared.model.contract import MODEL_KINDS, cents
+from shared.model.contract import GBM, MODEL_KINDS, cents
 from shared.model.data import DataMissingError, ensure_data, read_csv
 from shared.model.manifest import check_version
 from shared.model.predictor import Predictor
 from shared.model.signing import signing_key
+from shared.records.database import failure_words, sync_engine
+from shared.records.export import export_csv
+from shared.records.migrate import upgrade
+from shared.records.retention import purge_expired
 from shared.settings import get_settings
 from shared.tools.rollout import Rollout, RolloutError
-from shared.tools.training import TRAINERS
+from shared.tools.training import TRAINERS, EmptySplitError, train_gbm
 from shared.wire import audit, names
 from shared.wire.api_keys import InvalidKeyError, KeyRegistry, Role
 from shared.wire.audit import AuditEntry
@@ -48,8 +54,10 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     BundleError,
     RolloutError,
     InvalidKeyError,
+    EmptySplitError,
     redis.ConnectionError,
     redis.TimeoutError,
+    DBAPIError,  # PostgreSQL unreachable, a login refused, the schema not migrated
 )
 
 
@@ -58,6 +66,9 @@ def _describe(exc: Exception, command: str | None) -> str:
         return f"{command} stopped: {exc}"
     if isinstance(exc, redis.RedisError):
         return f"Redis did not answer: {exc}"
+    if isinstance(exc, DBAPIError):  # the driver's first line: where, never a password
+        first = next(iter(str(exc.orig).splitlines()), type(exc.orig).__name__)
+        return f"{failure_words(exc)} ({first})"
     return str(exc)
 
 
@@ -99,12 +110,23 @@ def train(
             help="Do nothing when the newest bundle of this kind is one the workers would serve.",
         ),
     ] = False,
+    sales_before: Annotated[
+        datetime | None,
+        typer.Option(
+            "--sales-before",
+            formats=["%Y-%m-%d"],
+            help="gbm only: train on the sales before this day and test on the later ones "
+            "(2015-03-01: the model of `realty evaluate`'s date-ordered holdout).",
+        ),
+    ] = None,
 ) -> None:
     """Train a model kind into a new, immutable bundle version, signed with the bundle signing
     key (generated on the first run)."""
     settings = get_settings()
     if kind not in TRAINERS:
         raise typer.BadParameter(f"unknown kind {kind!r}; choose from {', '.join(TRAINERS)}")
+    if sales_before is not None and kind != GBM.name:
+        raise typer.BadParameter(f"--sales-before trains a {GBM.name} bundle, not {kind}")
     key = signing_key(settings, create=True)  # before minutes of training, not after
     existing = latest_version(settings.model_dir, kind)
     if if_missing and existing:
@@ -121,7 +143,10 @@ def train(
             console.print(f"{kind}: bundle {existing} exists, nothing to train")
             return
     with console.status(f"training {kind}…"):
-        manifest = TRAINERS[kind](settings)
+        if sales_before is None:
+            manifest = TRAINERS[kind](settings)
+        else:
+            manifest = train_gbm(settings, sales_before=sales_before.date().isoformat())
     test = manifest.metrics["test"]
     console.print(
         f"wrote {settings.model_dir / manifest.version} ({kind}): test R² {test['r2']:.3f}, "
@@ -332,6 +357,128 @@ def show_audit(
         details = ", ".join(f"{k}={v}" for k, v in entry.details.items())
         table.add_row(at, entry.actor, entry.action, entry.target, details)
     console.print(table)
+
+
+# --- the record of estimates (shared/records) ------------------------------------------------
+db = typer.Typer(help="The record's database (PostgreSQL).", no_args_is_help=True)
+app.add_typer(db, name="db")
+
+
+@db.command("upgrade")
+def db_upgrade(
+    wait: Annotated[
+        float, typer.Option(help="Seconds to wait for PostgreSQL to accept connections.")
+    ] = 0.0,
+) -> None:
+    """Migrate the record's schema to the newest revision, as its owner, and set the service
+    roles' passwords (what rotating one takes). Safe to run again, and several at once."""
+    revision = upgrade(get_settings(), wait_s=wait)
+    console.print(f"the record's schema is at revision {revision}")
+
+
+estimates = typer.Typer(help="The record of estimates: export, purge.", no_args_is_help=True)
+app.add_typer(estimates, name="estimates")
+
+
+@estimates.command("export")
+def export_estimates(
+    since: Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day (UTC).")],
+    until: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (UTC); default: now.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the CSV here instead of stdout.")] = None,
+) -> None:
+    """Every estimate made from SINCE to UNTIL (whole days, UTC) as CSV, oldest first: the
+    record's fields, then the house's, one column each."""
+    engine = sync_engine(get_settings(), "realty-cli")
+    last = until.date() if until else None
+    try:
+        if out is None:
+            count = export_csv(engine, since.date(), last, sys.stdout)
+        else:  # written aside, then renamed: never half a file under its name
+            partial = out.with_name(f".{out.name}.partial")
+            try:
+                with partial.open("w", newline="") as file:
+                    count = export_csv(engine, since.date(), last, file)
+                partial.replace(out)
+            finally:
+                partial.unlink(missing_ok=True)
+    finally:
+        engine.dispose()
+    error_console.print(f"exported {count} estimates{f' to {out}' if out else ''}")
+
+
+@estimates.command("purge")
+def purge_estimates() -> None:
+    """Delete the estimates older than REALTY_RECORDS_RETENTION_DAYS now (the recorder does
+    it every REALTY_RECORDS_PURGE_INTERVAL_S too)."""
+    settings = get_settings()
+    engine = sync_engine(settings, "realty-cli")
+    try:
+        days = settings.records_retention_days
+        deleted = purge_expired(engine, days, settings.records_purge_batch_rows)
+    finally:
+        engine.dispose()
+    console.print(f"deleted {deleted} estimates older than {days} days")
+
+
+# --- sale prices fed back, live accuracy and drift (shared/monitoring) --------------------------
+sales_commands = typer.Typer(help="Sale prices fed back against the estimates.")
+app.add_typer(sales_commands, name="sales")
+
+
+@sales_commands.command("import")
+def import_sales(
+    file: Annotated[
+        Path, typer.Argument(help="CSV: request_id, price, date (or the house's columns).")
+    ],
+) -> None:
+    """Record the sale prices of FILE, each linked to its estimate, by the rules of POST
+    /v1/sales: all or nothing, every refused row named (row numbered from 0; CSV line =
+    row + 2)."""
+    from shared.monitoring.sales import SalesRefused, import_file
+
+    settings = get_settings()
+    engine = sync_engine(settings, "realty-sales-import")
+    try:
+        recorded = import_file(engine, file, f"cli:{getpass.getuser()}", settings.sales_max_rows)
+    except SalesRefused as refused:
+        for refusal in refused.refusals:
+            error_console.print(escape(f"{file}: {refusal}"), soft_wrap=True)
+        error_console.print(f"[red]realty: {escape(str(refused))}[/red]")
+        raise typer.Exit(1) from None
+    except ValueError as exc:  # a file that is not a readable CSV of sales
+        error_console.print(f"[red]realty: {escape(f'{file}: {exc}')}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    console.print(
+        f"recorded {recorded.sales} sales from {file} ({recorded.by_house} matched by the house)"
+    )
+
+
+@app.command()
+def monitor(
+    once: Annotated[bool, typer.Option("--once", help="Print the tables once and exit.")] = False,
+    report: Annotated[
+        Path, typer.Option(help="The model report whose holdout figures set the bands.")
+    ] = Path("docs/model_report.json"),
+) -> None:
+    """Live accuracy per version (the latest sales fed back) and drift (the latest estimates
+    against the training profile), every figure flagged when it leaves its band; refreshed
+    every REALTY_MONITOR_REFRESH_S until Ctrl-C. Exit status 1 when the record could not be
+    read (the last time)."""
+    from shared.monitoring.monitor import watch
+
+    settings = get_settings()
+    client = _redis(quick=True)
+    engine = sync_engine(settings, "realty-monitor")
+    try:
+        readable = watch(engine, client, settings, report, console, once=once)
+    finally:
+        engine.dispose()
+    if not readable:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

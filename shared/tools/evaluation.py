@@ -42,16 +42,19 @@ from shared.model.data import FUTURE_FILE
 from shared.model.demographics import join_demographics
 from shared.model.kinds import gbm
 from shared.model.market import MarketIndex, month_label, sale_months
+from shared.monitoring.accuracy import Accuracy, accuracy, share_within, signed_errors
 from shared.settings import Settings
 from shared.tools.training import (
     SPLIT_SEED,
     ClientData,
     SaleEstimates,
     client_sales_split,
+    date_ordered_split,
     estimate_sales,
     fit_baseline,
     fit_gbm,
     load_client_data,
+    range_coverage,
     regression_metrics,
 )
 
@@ -215,13 +218,10 @@ def _bands(prices: pd.Series) -> pd.Series:
     return pd.cut(prices, bins=list(PRICE_BANDS), labels=labels, right=False)
 
 
-def _ape(actual: pd.Series, predicted: np.ndarray) -> np.ndarray:
-    return np.abs(predicted - actual.to_numpy(dtype=float)) / actual.to_numpy(dtype=float)
-
-
-def _inside(actual: pd.Series, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    values = actual.to_numpy(dtype=float)
-    return (values >= low) & (values <= high)
+def _avm(actual: pd.Series, predicted: np.ndarray) -> Accuracy:
+    """The AVM figures by their one definition, shared with the live figures of the running
+    service (shared/monitoring/accuracy.py)."""
+    return accuracy(np.asarray(predicted, dtype=float).tolist(), actual.tolist())
 
 
 @dataclass
@@ -432,7 +432,7 @@ def _coverage(test: pd.DataFrame, estimates: SaleEstimates) -> dict[str, Any]:
     """How often each price range held the sale price, and how wide it was."""
     return {
         level: {
-            "coverage": float(_inside(test[TARGET], low, high).mean()),
+            "coverage": range_coverage(test[TARGET], low, high),
             "median_width_usd": float(np.median(high - low)),
             "median_width_pct": float(np.median((high - low) / estimates.prices)),
         }
@@ -445,18 +445,18 @@ def _ranges_by_group(
 ) -> list[dict[str, Any]]:
     """Per group (price band or confidence grade): homes, their share, the share within 10 %
     and 20 % of the sale, the median FSD and each range's coverage."""
-    ape = _ape(test[TARGET], estimates.prices)
     rows = []
     for label in labels:
         mask = groups == label
         row: dict[str, Any] = {"group": label, "rows": int(mask.sum())}
         row["share"] = float(mask.mean())
         if mask.any():
-            row["within_10pct"] = float((ape[mask] <= 0.10).mean())
-            row["within_20pct"] = float((ape[mask] <= 0.20).mean())
+            figures = _avm(test[TARGET][mask], estimates.prices[mask])
+            row["within_10pct"] = figures.ppe10
+            row["within_20pct"] = figures.ppe20
             row["median_fsd"] = float(np.median(estimates.fsd[mask]))
             row["coverage"] = {
-                level: float(_inside(test[TARGET][mask], low[mask], high[mask]).mean())
+                level: range_coverage(test[TARGET][mask], low[mask], high[mask])
                 for level, (low, high) in estimates.ranges.items()
             }
         rows.append(row)
@@ -487,7 +487,7 @@ def _by_price_band(test: pd.DataFrame, fitted: _ClientSplitFit) -> list[dict[str
             row[name] = regression_metrics(test[TARGET][mask], predicted[mask])
         for name, ranges in fitted.intervals.items():
             row[f"{name}_coverage"] = {
-                level: float(_inside(test[TARGET][mask], low[mask], high[mask]).mean())
+                level: range_coverage(test[TARGET][mask], low[mask], high[mask])
                 for level, (low, high) in ranges.items()
             }
         band_rows.append(row)
@@ -501,9 +501,13 @@ def _by_zipcode(test: pd.DataFrame, predictions: dict[str, np.ndarray]) -> list[
         mask = test.index.isin(index)
         entry: dict[str, Any] = {"zipcode": str(zipcode), "rows": int(mask.sum())}
         entry["median_price"] = float(test[TARGET][mask].median())
+        actual = test[TARGET][mask]
+        values = actual.to_numpy(dtype=float)
         for name, predicted in predictions.items():
-            ape = _ape(test[TARGET][mask], predicted[mask])
-            entry[name] = {"mape": float(ape.mean()), "median_ape": float(np.median(ape))}
+            entry[name] = {
+                "mape": float((np.abs(predicted[mask] - values) / values).mean()),
+                "median_ape": _avm(actual, predicted[mask]).median_ape,
+            }
         zip_rows.append(entry)
     return sorted(zip_rows, key=lambda z: -z["gbm"]["mape"])
 
@@ -519,14 +523,36 @@ def _plot_data(test: pd.DataFrame, predictions: dict[str, np.ndarray]) -> dict[s
 def _other_protocols(sales: pd.DataFrame) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """Harder tests than the client's random split: later sales predicted from earlier ones,
     and no house on both sides; each as (fit on, test on)."""
-    cutoff = pd.Timestamp(TEMPORAL_CUTOFF)
-    earlier, later = sales[sales["sale_date"] < cutoff], sales[sales["sale_date"] >= cutoff]
+    earlier, later = date_ordered_split(sales, TEMPORAL_CUTOFF)  # as `realty train --sales-before`
     splitter = GroupShuffleSplit(n_splits=1, test_size=0.25, random_state=SPLIT_SEED)
     fit_rows, apply_rows = next(splitter.split(sales, groups=sales["id"]))
     return {
         "temporal": (earlier, later),
         "group": (sales.iloc[fit_rows], sales.iloc[apply_rows]),
     }
+
+
+def date_ordered_holdout(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The date-ordered holdout's sales (demographics joined): those before TEMPORAL_CUTOFF,
+    which its model is fitted on, and the later ones it is scored on."""
+    data = load_client_data(settings)
+    return date_ordered_split(join_demographics(data.sales, data.demographics), TEMPORAL_CUTOFF)
+
+
+def holdout_figures(model: gbm.GbmModel, later: pd.DataFrame, variant: str = "full") -> Accuracy:
+    """The AVM figures and range coverage of `model`'s `variant` on held-out `later` sales,
+    each estimated as the held-out protocols estimate a sale (`estimate_sales`): what the live
+    figures of a version serving `model` must come to once those sales are fed back."""
+    estimates = estimate_sales(model.variant(variant), model.market, later)
+    (low_80, high_80), (low_95, high_95) = estimates.ranges["80"], estimates.ranges["95"]
+    return accuracy(
+        estimates.prices.tolist(),
+        later[TARGET].tolist(),
+        low_80.tolist(),
+        high_80.tolist(),
+        low_95.tolist(),
+        high_95.tolist(),
+    )
 
 
 def _score_protocol(
@@ -550,19 +576,19 @@ def _comps_holdout(
 ) -> dict[str, Any]:
     """The comparable sales as an estimate by themselves: the median of COMPS_SHOWN comps'
     prices moved to the latest month learned, against each later sale, per rule."""
-    actual = later[TARGET].to_numpy(dtype=float)
     out = {}
     for variant in ("full", "minimal"):
         houses = later[list(GBM.variant_request_fields(variant))]
         comps = comparables.find(houses, market.last_month, COMPS_SHOWN, market)
         estimate = np.array([np.median([c.price_as_of for c in row]) for row in comps])
-        ape = np.abs(estimate - actual) / actual
+        figures = _avm(later[TARGET], estimate)
+        signed = signed_errors(estimate.tolist(), later[TARGET].tolist())
         out[variant] = {
             "comps": COMPS_SHOWN,
-            "rows": len(actual),
-            "within_15pct": float((ape <= COMPS_WITHIN).mean()),
-            "within_10pct": float((ape <= 0.10).mean()),
-            "median_ape": float(np.median(ape)),
+            "rows": figures.n,
+            "within_15pct": share_within(signed, COMPS_WITHIN),
+            "within_10pct": figures.ppe10,
+            "median_ape": figures.median_ape,
             # The minimal rule has no distances (None: JSON has no NaN).
             "median_miles": (
                 float(np.median([c.distance_miles for row in comps for c in row]))

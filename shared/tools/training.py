@@ -12,13 +12,15 @@ from sklearn.model_selection import train_test_split
 
 from shared.model.bundles import Manifest, write_bundle
 from shared.model.comps import ComparableSales
-from shared.model.contract import BASELINE, GBM, TARGET, VARIANTS, ZIPCODE
+from shared.model.contract import BASELINE, GBM, HOUSE_COLUMNS, TARGET, VARIANTS, ZIPCODE
 from shared.model.data import DEMOGRAPHICS_FILE, SALES_FILE, read_csv, sha256_file
 from shared.model.demographics import join_demographics
 from shared.model.kinds import Model, gbm
 from shared.model.kinds.baseline import BaselineModel
 from shared.model.market import MarketIndex, sale_months
 from shared.model.signing import signing_key
+from shared.monitoring.accuracy import accuracy, coverage
+from shared.monitoring.profile import TrainingProfile, training_profile
 from shared.settings import Settings
 
 # The client's split: train_test_split's default 25 % test share with this seed.
@@ -44,21 +46,21 @@ def load_client_data(settings: Settings) -> ClientData:
 def regression_metrics(actual: pd.Series, predicted: np.ndarray) -> dict[str, float]:
     """Dollar errors a realtor can read, the AVM industry's figures (median APE, PPE5/10/20:
     the share within 5/10/20 % of the sale, the share off by more than 20 %, the bias = median
-    signed error), plus R² for comparison with the client's figure."""
+    signed error) from their one definition, which the live figures of the running service also
+    use (shared/monitoring/accuracy.py), plus R² for comparison with the client's figure."""
     actual_values = actual.to_numpy(dtype=float)
-    signed = (predicted - actual_values) / actual_values
-    ape = np.abs(signed)
+    avm = accuracy(np.asarray(predicted, dtype=float).tolist(), actual_values.tolist())
     return {
         "r2": float(r2_score(actual_values, predicted)),
         "mae": float(mean_absolute_error(actual_values, predicted)),
         "rmse": float(np.sqrt(mean_squared_error(actual_values, predicted))),
-        "mape": float(ape.mean()),
-        "median_ape": float(np.median(ape)),
-        "within_10pct": float((ape <= 0.10).mean()),
-        "within_20pct": float((ape <= 0.20).mean()),
-        "within_5pct": float((ape <= 0.05).mean()),
-        "over_20pct": float((ape > 0.20).mean()),
-        "bias": float(np.median(signed)),
+        "mape": float(np.abs((predicted - actual_values) / actual_values).mean()),
+        "median_ape": avm.median_ape,
+        "within_10pct": avm.ppe10,
+        "within_20pct": avm.ppe20,
+        "within_5pct": avm.ppe5,
+        "over_20pct": avm.over_20,
+        "bias": avm.bias,
         "rows": len(actual_values),
     }
 
@@ -80,8 +82,9 @@ def train_baseline(settings: Settings) -> Manifest:
     data = load_client_data(settings)
     x_train, x_test, y_train, y_test = client_split(data)
     model = fit_baseline(x_train, y_train)
+    on_train = model.predict(x_train)
     metrics: dict[str, Any] = {
-        "train": regression_metrics(y_train, model.predict(x_train)),
+        "train": regression_metrics(y_train, on_train),
         "test": regression_metrics(y_test, model.predict(x_test)),
     }
     return _write(
@@ -90,8 +93,17 @@ def train_baseline(settings: Settings) -> Manifest:
         model=model,
         input_features=model.features,
         metrics=metrics,
+        profile=profile_of(data.sales.loc[x_train.index], on_train, "in-sample estimates"),
         estimator="make_pipeline(RobustScaler(), KNeighborsRegressor())",
     )
+
+
+def profile_of(train: pd.DataFrame, estimates: np.ndarray, source: str) -> TrainingProfile:
+    """The training profile drift is measured against (shared/monitoring/profile.py): every
+    house column of the training sales, and the model's `estimates` of them."""
+    numeric = {c: train[c].astype(float).tolist() for c in HOUSE_COLUMNS if c != ZIPCODE}
+    zipcodes = {ZIPCODE: train[ZIPCODE].astype(str).tolist()}
+    return training_profile(numeric, zipcodes, np.asarray(estimates).tolist(), source)
 
 
 def client_sales_split(data: ClientData) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -129,39 +141,86 @@ def estimate_sales(
     return SaleEstimates(reference * moved, uncertainty.fsd, uncertainty.grades, ranges)
 
 
+def range_coverage(actual: pd.Series, low: np.ndarray, high: np.ndarray) -> float:
+    """Share of the prices `actual` inside [low, high], by the one definition of the offline
+    and live figures (shared/monitoring/accuracy.py)."""
+    share = coverage(actual.to_numpy(dtype=float).tolist(), low.tolist(), high.tolist())
+    if share is None:
+        raise ValueError("no ranges to measure coverage on")
+    return share
+
+
 def interval_coverage(estimates: SaleEstimates, sales: pd.DataFrame) -> dict[str, float]:
     """Share of `sales` whose price lies inside each of the ranges."""
-    actual = sales[TARGET].to_numpy(dtype=float)
     return {
-        level: float(((actual >= low) & (actual <= high)).mean())
+        level: range_coverage(sales[TARGET], low, high)
         for level, (low, high) in estimates.ranges.items()
     }
 
 
+class EmptySplitError(ValueError):
+    """A date that leaves no sales on one side of a date-ordered split."""
+
+
+def sale_day(sales: pd.DataFrame, pick: Callable[[pd.Series], str]) -> str:
+    """The first or last (`pick`: min or max) sale day of `sales`, YYYY-MM-DD."""
+    day = pick(sales["date"].str[:8])
+    return f"{day[:4]}-{day[4:6]}-{day[6:]}"
+
+
+def date_ordered_split(sales: pd.DataFrame, cutoff: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The sales before the day `cutoff` (YYYY-MM-DD) and those from it on, by the sales file's
+    `date`: `realty evaluate`'s date-ordered holdout and `realty train --sales-before`."""
+    before = pd.to_datetime(sales["date"].str[:8], format="%Y%m%d") < pd.Timestamp(cutoff)
+    return sales[before], sales[~before]
+
+
 def fit_gbm_variant(
     train: pd.DataFrame, market: MarketIndex, name: str, demo_cols: list[str]
-) -> gbm.GbmVariant:
+) -> tuple[gbm.GbmVariant, np.ndarray]:
     """One variant fitted and calibrated on `train`'s prices moved to the index's latest
-    month."""
+    month, and the out-of-fold estimates of `train` its calibration made (at that month)."""
     reference = market.to_reference(train)
     variant = gbm.fit_variant(reference, gbm.VARIANT_CONFIGS[name], demo_cols, name)
-    gbm.calibrate(variant, reference)
-    return variant
+    out_of_fold = gbm.calibrate(variant, reference)
+    return variant, out_of_fold
+
+
+def fit_gbm_with_estimates(
+    train: pd.DataFrame, demographics: pd.DataFrame
+) -> tuple[gbm.GbmModel, np.ndarray]:
+    """Both variants of the gbm kind on the same training sales, each calibrated for ranges,
+    with the market index and the comparable sales of those training sales alone; and the full
+    variant's out-of-fold estimates of those sales (the training profile's estimates)."""
+    demo_cols = gbm.demographic_columns(demographics)
+    market = MarketIndex.fit(train)
+    fitted = {name: fit_gbm_variant(train, market, name, demo_cols) for name in VARIANTS}
+    variants = {name: variant for name, (variant, _) in fitted.items()}
+    return gbm.GbmModel(variants, market, ComparableSales.fit(train)), fitted["full"][1]
 
 
 def fit_gbm(train: pd.DataFrame, demographics: pd.DataFrame) -> gbm.GbmModel:
-    """Both variants of the gbm kind on the same training sales, each calibrated for ranges,
-    with the market index and the comparable sales of those training sales alone."""
-    demo_cols = gbm.demographic_columns(demographics)
-    market = MarketIndex.fit(train)
-    variants = {name: fit_gbm_variant(train, market, name, demo_cols) for name in VARIANTS}
-    return gbm.GbmModel(variants, market, ComparableSales.fit(train))
+    return fit_gbm_with_estimates(train, demographics)[0]
 
 
-def train_gbm(settings: Settings) -> Manifest:
+def train_gbm(settings: Settings, sales_before: str | None = None) -> Manifest:
+    """On the client's training split; with `sales_before` (YYYY-MM-DD), on the sales before
+    that day instead, tested on the later ones: with the date `realty evaluate` uses, the very
+    model of its date-ordered holdout (the same rows, code and seed)."""
     data = load_client_data(settings)
-    train, test = client_sales_split(data)
-    model = fit_gbm(train, data.demographics)
+    if sales_before is None:
+        train, test = client_sales_split(data)
+        split = f"train_test_split(test_size=0.25, random_state={SPLIT_SEED})"
+    else:
+        sales = join_demographics(data.sales, data.demographics)
+        train, test = date_ordered_split(sales, sales_before)
+        if train.empty or test.empty:
+            raise EmptySplitError(
+                f"no sales {'before' if train.empty else 'from'} {sales_before}: the sales "
+                f"run from {sale_day(sales, min)} to {sale_day(sales, max)}"
+            )
+        split = f"date-ordered: the sales before {sales_before}, tested on the later ones"
+    model, out_of_fold = fit_gbm_with_estimates(train, data.demographics)
     metrics: dict[str, Any] = {}
     for name, variant in model.variants.items():
         on_test = estimate_sales(variant, model.market, test)
@@ -180,6 +239,12 @@ def train_gbm(settings: Settings) -> Manifest:
         model=model,
         input_features=full.features,
         metrics=metrics,
+        profile=profile_of(
+            train,
+            out_of_fold,
+            "out-of-fold estimates of the full variant, at the latest month learned",
+        ),
+        split=split,
         estimator="LightGBM on log(price), one estimator per variant (shared/model/kinds/gbm.py)",
         params=gbm.PARAMS,
         rounds=gbm.NUM_ROUNDS,
@@ -208,12 +273,14 @@ def _write(
     model: Model,
     input_features: list[str],
     metrics: dict[str, Any],
+    profile: TrainingProfile,
     estimator: str,
+    split: str = f"train_test_split(test_size=0.25, random_state={SPLIT_SEED})",
     **details: Any,
 ) -> Manifest:
-    """A new bundle of a model trained on the client's split of `data`, with what every kind's
-    manifest records about its training, signed with the bundle signing key (generated on the
-    first run: training is where bundles, and so their key, come from)."""
+    """A new bundle of a model trained on `split` of `data`, with what every kind's manifest
+    records about its training, signed with the bundle signing key (generated on the first
+    run: training is where bundles, and so their key, come from)."""
     return write_bundle(
         settings.model_dir,
         model=model,
@@ -221,9 +288,10 @@ def _write(
         demographics=data.demographics,
         data_files=data.hashes,
         metrics=metrics,
+        profile=profile,
         training={
             "estimator": estimator,
-            "split": f"train_test_split(test_size=0.25, random_state={SPLIT_SEED})",
+            "split": split,
             "rows": len(data.sales),
             **details,
         },

@@ -36,6 +36,8 @@ class PredictRequest(_Message):
         None, description="Month to estimate at (YYYY-MM); None: the bundle's latest."
     )
     comps: int = Field(0, description="Comparable sales to add to the answer.")
+    key: str = Field("", description="The name of the API key that asked: kept in the record.")
+    sent_ms: int = Field(0, description="Redis server time (ms) when the API queued it.")
     pinned: bool = Field(False, description="Only the version it was sent to may answer it.")
     deadline_ms: int = Field(
         description="Redis server time (TIME, in ms) after which it must not be started: its "
@@ -114,6 +116,8 @@ class EstimateReply(Estimate):
     model_version: str
     model_kind: str
     batch_size: int = Field(1, description="Requests answered by the same model call.")
+    queued_ms: float = Field(0.0, description="Time in the version's queue, ms (Redis's clock).")
+    model_ms: float = Field(0.0, description="Time of the model call that answered it, ms.")
 
 
 class ErrorCode(StrEnum):
@@ -139,6 +143,51 @@ class PingReply(_Message):
     """A rollout's proof that a version's queue is consumed by a worker of that version."""
 
     model_version: str
+
+
+# --- the record of estimates: worker -> Redis buffer -> PostgreSQL -------------------------------
+class EstimateRecord(_Message):
+    """One answered estimate as the record keeps it (shared/records). Workers push a model
+    call's records, as one JSON array, to the Redis buffer `names.RECORDS` in the same round trip
+    as its replies; the recorder writes them to PostgreSQL in batches, off the answer's path."""
+
+    request_id: str = Field(
+        description="A single prediction's id; a batch row's is `<job id>-<row>`."
+    )
+    key: str = Field(description="Name of the API key that asked.")
+    at_ms: int = Field(description="When it was answered: Redis server time, ms since 1970.")
+    model_version: str
+    model_kind: str
+    variant: Variant
+    job_id: str | None = None
+    row: int | None = None
+    house: dict[str, HouseValue | None] = Field(description="The inputs, as validated.")
+    prediction: float
+    low_80: float | None = None
+    high_80: float | None = None
+    low_95: float | None = None
+    high_95: float | None = None
+    confidence: str | None = None
+    fsd: float | None = None
+    as_of: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+RECORD_BATCH: TypeAdapter[list[EstimateRecord]] = TypeAdapter(list[EstimateRecord])
+
+
+class RecorderState(_Message):
+    """What the recorder writing the buffer to PostgreSQL last saw, published in
+    `names.RECORDER_STATE` for the API's readiness ("degraded: recording delayed")."""
+
+    recorder: str = Field(description="Host and process of the recorder that published it.")
+    at_ms: int = Field(description="When it was published: Redis server time, ms.")
+    written_ms: int | None = Field(None, description="Its last successful write (Redis time).")
+    error: str | None = Field(
+        None, description="Why its last attempt failed, in words without addresses or secrets."
+    )
+    backlog_rows: int = Field(0, description="Estimates waiting in the buffer.")
+    backlog_age_s: float = Field(0.0, description="Age of the oldest waiting estimate, s.")
 
 
 # --- batch jobs ----------------------------------------------------------------------------------

@@ -7,6 +7,9 @@ ROLLOUT_LOCK = "realty:rollout_lock"  # one rollout at a time
 MODELS = "realty:models"  # set of versions some worker has registered
 PREDICT_CHUNK_TASK = "realty.predict_chunk"
 PING_TASK = "realty.ping"
+# Not a Celery task: the name under which the micro-batcher's model calls appear in Flower
+# (worker/flower_events.py).
+PREDICT_SINGLES_TASK = "realty.predict_singles"
 
 
 def queue_name(version: str) -> str:
@@ -96,6 +99,17 @@ def job_chunks_key(job_id: str) -> str:
 def job_errors_key(job_id: str) -> str:
     return f"realty:job:{job_id}:errors"
 
+
+# The record's buffer (shared/records): a list of JSON arrays of EstimateRecord, pushed on the
+# right by the workers and written to PostgreSQL from the left by the recorder; RECORDS_ROWS
+# counts the rows it holds (its bound is `records_buffer_rows`), RECORDS_DROPPED the rows refused
+# while it was full (never expected: an alert).
+RECORDS = "realty:records"
+RECORDS_ROWS = "realty:records:rows"
+RECORDS_DROPPED = "realty:records:dropped"
+RECORDER_LOCK = "realty:records:lock"  # one recorder writes at a time
+# The recorder holding the lock: its last write, error and backlog (RecorderState JSON, expiring).
+RECORDER_STATE = "realty:records:state"
 
 API_KEYS = "realty:api_keys"  # hash: key id -> KeyRecord JSON (a digest, never the key)
 AUDIT = "realty:audit"  # list of AuditEntry JSON, newest first

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from postgres import Postgres
 from stack import REPO, Stack, bundle_key_env, running_stack
 
 # Small limits so that the 413 and chunking behaviour is exercised with small payloads.
@@ -35,6 +36,22 @@ def redis_stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
     finally:
         running.stop()
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """A PostgreSQL of the module's own (the record of estimates), migrated; give a stack
+    `**postgres.stack_settings()` to record into it."""
+    server = Postgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        server.start()
+        server.migrate()
+        yield server
+    except BaseException:
+        print(server.log_tail())
+        raise
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ schemathesis generates, so that "valid by the schema" means valid by the whole c
 - A positive `as_of` is a month the served model knows ("a month the model learned from": its
   `as_of_months`, REALTY_TEST_AS_OF_MONTHS), or absent for a model that knows none.
 - A CSV batch body is the rows its schema describes, written as CSV with a header line.
+- A positive sale is dated no later than today ("not after today").
 - No negative CSV body is generated: CSV cells carry no type, so a row made invalid by a type
   alone ("3" for 3, 98118 for "98118") is the same bytes as a valid one, and the service rightly
   accepts it.
@@ -17,6 +18,7 @@ schemathesis generates, so that "valid by the schema" means valid by the whole c
 import csv
 import io
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 import schemathesis
@@ -54,7 +56,19 @@ def _lawful_body(path: str, body: Any) -> Any:
         return body | {"rows": [_lawful(row) for row in body["rows"]]}
     if path == "/v1/batch" and isinstance(body, list):  # the CSV variant: its rows
         return [_lawful(row) for row in body]
+    if path == "/v1/sales" and isinstance(body, dict) and isinstance(body.get("sales"), list):
+        return body | {"sales": [_sold_by_today(sale) for sale in body["sales"]]}
+    if path == "/v1/sales" and isinstance(body, list):  # the CSV variant: its rows
+        return [_sold_by_today(sale) for sale in body]
     return body
+
+
+def _sold_by_today(sale: Any) -> Any:
+    """A sale dated after today moved to today ("not after today", the schema says)."""
+    today = datetime.now(UTC).date().isoformat()
+    if isinstance(sale, dict) and isinstance(sale.get("date"), str) and sale["date"] > today:
+        return sale | {"date": today}
+    return sale
 
 
 def _mode(case: schemathesis.Case) -> GenerationMode | None:

@@ -259,6 +259,11 @@ def running_stack(
     env |= {
         "REALTY_MODEL_DIR": str(REPO / "model_artifacts"),
         "REALTY_DATA_DIR": str(REPO / "data"),
+        # Secrets the processes generate stay the stack's own, not the checkout's.
+        "REALTY_SECRETS_DIR": str(workdir / "secrets"),
+        # No record unless the test gives one (`**postgres.stack_settings()`): a port nothing
+        # listens on, never `make run`'s PostgreSQL; estimates then wait in Redis.
+        "REALTY_DATABASE_URL": "postgresql+psycopg://realty@127.0.0.1:9/realty",
         **bundle_key_env(),
     }
     env |= {f"REALTY_{k.upper()}": str(v) for k, v in settings.items()}

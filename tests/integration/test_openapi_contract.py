@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres import Postgres
 from stack import REPO, Stack, running_stack
 
 pytestmark = pytest.mark.integration
@@ -32,10 +33,12 @@ EXCLUDED = ["/v1/models/{version}/activate"]
 
 
 @pytest.fixture(scope="module")
-def contract_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def contract_stack(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> Iterator[Stack]:
     """A stack of its own: the run queues batch jobs under the admin key, which other tests of
-    the session must not find in their way."""
-    with running_stack(tmp_path_factory.mktemp("contract"), concurrency=2) as running:
+    the session must not find in their way; with the record (estimates, sales) behind it."""
+    with running_stack(
+        tmp_path_factory.mktemp("contract"), concurrency=2, **postgres.stack_settings()
+    ) as running:
         yield running
 
 

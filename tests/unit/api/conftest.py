@@ -58,6 +58,9 @@ class FakeVersions:
     async def queue_depths(self, version: str) -> dict[str, int]:
         return {"predict": 0, "batch": 3, "requests": 1}
 
+    async def queue_limit(self, version: str) -> int:
+        return 64
+
     async def manifest(self, version: str) -> Manifest:
         return manifest(version)
 
@@ -97,9 +100,11 @@ class FakePredictions:
         caller: Caller,
         options: Options = DEFAULT_OPTIONS,
         variant: str = "full",
+        request_id: str | None = None,
     ):
         self.asked.append(
             {
+                "request_id": request_id,
                 "house": house,
                 "caller": caller.name,
                 "pinned": options.pinned,

@@ -36,6 +36,20 @@ def test_a_client_s_own_request_id_is_kept(client, house):
     assert answer.headers["x-request-id"] == "crm-42.a" == answer.json()["request_id"]
 
 
+def test_an_estimate_is_recorded_under_the_request_s_own_id(client, fakes, house):
+    answer = client.post("/v1/predict", json=house)
+    assert fakes.predictions.asked[-1]["request_id"] == answer.headers["x-request-id"]
+
+
+def test_a_client_s_own_id_is_not_the_estimate_s_id(client, fakes, house):
+    """A client's ids need not be unique; the record's (GET /v1/estimates/{id}) must be."""
+    client.post("/v1/predict", json=house, headers={"X-Request-ID": "crm-42.a"})
+    client.post("/v1/predict", json=house, headers={"X-Request-ID": "crm-42.a"})
+    first, second = (asked["request_id"] for asked in fakes.predictions.asked[-2:])
+    assert first != second and "crm-42.a" not in (first, second)
+    assert re.fullmatch(r"[0-9a-f]{32}", first)
+
+
 @pytest.mark.parametrize("given", ["x" * 65, "has space", "<script>", "a,b", ""])
 def test_a_client_s_id_that_is_not_a_plain_token_is_replaced(client, given):
     answer = client.get("/health/live", headers={"X-Request-ID": given})

@@ -17,10 +17,21 @@ import yaml
 REPO = Path(__file__).resolve().parents[3]
 COMPOSE_FILE = REPO / "docker-compose.yml"
 COMPOSE = REPO / ".venv" / "bin" / "docker-compose"
-SERVICES = {"redis-volume", "redis", "trainer", "worker", "api", "flower"}
+SERVICES = {
+    "redis-volume",
+    "redis",
+    "postgres",
+    "migrate",
+    "trainer",
+    "worker",
+    "api",
+    "flower",
+    "prometheus",
+}
 # The only root file system paths a process may write, besides volumes: what `docker diff`
 # showed after a loaded run (Celery's prefork pool makes its pymp-* directory in /tmp).
-TMPFS = {"worker": ["/tmp"]}
+# PostgreSQL keeps its socket and lock file in /var/run/postgresql.
+TMPFS = {"worker": ["/tmp"], "prometheus": ["/run/prometheus"], "postgres": ["/var/run/postgresql"]}
 # The one-shot that hands the Redis volume to the redis user; no other service adds any.
 CAPABILITIES_ADDED = {"redis-volume": {"CHOWN", "DAC_READ_SEARCH"}}
 LOCKS = {"Dockerfile.api": "requirements/api.txt", "Dockerfile.worker": "requirements/worker.txt"}

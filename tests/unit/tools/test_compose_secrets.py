@@ -17,9 +17,13 @@ SECRET_NAMES = [
     "REDIS_PASSWORD_API",
     "REDIS_PASSWORD_WORKER",
     "REDIS_PASSWORD_ADMIN",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_PASSWORD_API",
+    "POSTGRES_PASSWORD_WORKER",
     "FLOWER_BASIC_AUTH",
     "REALTY_BUNDLE_SIGNING_KEY",
     "REALTY_ADMIN_KEY",
+    "REALTY_METRICS_TOKEN",
 ]
 
 
@@ -82,18 +86,29 @@ def test_compose_needs_the_secrets_and_gives_each_service_its_own(tmp_path: Path
             "REALTY_REDIS_PASSWORD": "REDIS_PASSWORD_ADMIN",
             "REALTY_BUNDLE_SIGNING_KEY": "REALTY_BUNDLE_SIGNING_KEY",
         },
+        "postgres": {"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
+        "migrate": {
+            "REALTY_DATABASE_PASSWORD": "POSTGRES_PASSWORD",
+            "REALTY_DATABASE_API_PASSWORD": "POSTGRES_PASSWORD_API",
+            "REALTY_DATABASE_WORKER_PASSWORD": "POSTGRES_PASSWORD_WORKER",
+        },
         "worker": {
             "REALTY_REDIS_PASSWORD": "REDIS_PASSWORD_WORKER",
+            "REALTY_DATABASE_PASSWORD": "POSTGRES_PASSWORD_WORKER",
             "REALTY_BUNDLE_SIGNING_KEY": "REALTY_BUNDLE_SIGNING_KEY",
+            "REALTY_METRICS_TOKEN": "REALTY_METRICS_TOKEN",
         },
         "api": {
             "REALTY_REDIS_PASSWORD": "REDIS_PASSWORD_API",
+            "REALTY_DATABASE_PASSWORD": "POSTGRES_PASSWORD_API",
             "REALTY_ADMIN_KEY": "REALTY_ADMIN_KEY",
+            "REALTY_METRICS_TOKEN": "REALTY_METRICS_TOKEN",
         },
         "flower": {
             "REALTY_REDIS_PASSWORD": "REDIS_PASSWORD_WORKER",
             "FLOWER_BASIC_AUTH": "FLOWER_BASIC_AUTH",
         },
+        "prometheus": {"REALTY_METRICS_TOKEN": "REALTY_METRICS_TOKEN"},
     }
     users = {"trainer": "admin", "worker": "worker", "api": "api", "flower": "worker"}
     for service, wanted in expected.items():
