@@ -1,4 +1,4 @@
-"""`make bench`: cases A to D in one run, on one bundle and one set of rows, then
+"""`make bench`: cases A to E in one run, on one bundle and one set of rows, then
 docs/performance.md.
 
     python -m bench [--version vN] [--duration 10] [--warmup 2] [--clients 1,16,64]
@@ -29,6 +29,7 @@ import pandas as pd
 import redis
 import requests
 from pydantic import SecretStr
+from sqlalchemy import text
 
 from bench import report, wrk
 from bench.procs import (
@@ -43,6 +44,7 @@ from bench.procs import (
     tree_cpu,
 )
 from shared.model.bundles import latest_version, read_manifest
+from shared.records.database import sync_engine
 from shared.settings import Settings
 from shared.tools.procs import free_port, redis_server_path, wait_for
 from shared.wire import names
@@ -256,11 +258,47 @@ class Bench:
         )
         return base, server
 
+    def start_ceiling(self) -> tuple[str, Child]:
+        """Case E's server: the same server and process count as C's API, answering a constant
+        after parsing the body (bench/ceiling_app.py)."""
+        port = free_port()
+        argv = [self.python(), "-m", "api", "bench.ceiling_app:app", "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--workers", str(self.args.api_workers)]
+        argv += ["--no-access-log"]
+        server = self.procs.start("E-ceiling", argv, base_env(), REPO)
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: requests.post(base, data=b"{}", timeout=2).ok, 60, "ceiling app")
+        return base, server
+
+    def start_record(self, env: dict[str, str]) -> Child:
+        """The record's PostgreSQL as `make run` starts it, migrated (scripts/postgres_server.py,
+        `realty db upgrade`)."""
+        argv = [self.python(), "scripts/postgres_server.py", "--port", self.postgres_port]
+        argv += ["--dir", str(self.workdir / "postgres")]
+        server = self.procs.start("C-postgres", argv, env, REPO)
+        migrate = [self.python(), "-m", "shared.tools.cli", "db", "upgrade", "--wait", "60"]
+        subprocess.run(migrate, cwd=REPO, env=env, check=True, capture_output=True, timeout=90)
+        return server
+
+    def start_flower(self, env: dict[str, str]) -> Child:
+        """Flower as `make run` starts it: it takes every task event, the micro-batcher's too."""
+        argv = [self.python(), "scripts/flower.py", "--address=127.0.0.1"]
+        argv.append(f"--port={free_port()}")
+        path = {"PATH": f"{Path(self.python()).parent}:{os.environ['PATH']}"}
+        return self.procs.start("C-flower", argv, env | path, REPO)
+
     def start_service(self) -> tuple[str, dict[str, Child]]:
         redis_port, api_port = free_port(), free_port()
+        self.postgres_port = str(free_port())
         redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        # The first admin key, generated here rather than in the checkout's .run/secrets.
-        env = base_env() | {"REALTY_REDIS_URL": redis_url, "REALTY_ADMIN_KEY": new_key()}
+        # The first admin key, generated here rather than in the checkout's .run/secrets; every
+        # other secret in this run's own directory too.
+        env = base_env() | {
+            "REALTY_REDIS_URL": redis_url,
+            "REALTY_ADMIN_KEY": new_key(),
+            "REALTY_SECRETS_DIR": str(self.workdir / "secrets"),
+            "REALTY_DATABASE_URL": f"postgresql+psycopg://127.0.0.1:{self.postgres_port}/realty",
+        }
         data_dir = self.workdir / "redis"
         data_dir.mkdir(exist_ok=True)
         # Redis locked as under `make run` (its ACL users), with passwords of this run's own.
@@ -271,18 +309,23 @@ class Bench:
         # Durable as under make run and compose: every write on disk before Redis answers it.
         argv += ["--save", "", "--appendonly", "yes", "--appendfsync", APPENDFSYNC]
         argv += ["--maxmemory-policy", "noeviction"]
+        self.service_env = env
         children = {"redis": self.procs.start("C-redis", argv, env, REPO)}
         admin_url = with_credentials(redis_url, "admin", passwords["admin"])
         self.redis = redis.Redis.from_url(admin_url, decode_responses=True, socket_timeout=10)
         wait_for(self.redis.ping, 15, "redis-server")
+        admin = {"REALTY_REDIS_USER": "admin", "REALTY_REDIS_PASSWORD": passwords["admin"]}
+        children["postgres"] = self.start_record(env | admin)
         self.redis.set(names.ACTIVE_VERSION, self.args.version)
         # C and D present a key, as every client must: a batch key (it may submit D's job) with
         # no rate limit, so that quotas and their checks are on but never refuse the load.
         self.key = KeyRegistry(self.redis).create("bench", Role.BATCH, rate_per_s=0)
-        argv = [self.python(), "-m", "worker", "--model", self.args.version]
-        argv += ["--concurrency", str(self.cores), "--name", "bench"]
+        # As `make run`: a worker pool (its recorder writes the record), Flower watching it.
+        argv = [self.python(), "-m", "worker.pool", "--concurrency", str(self.cores)]
+        argv += ["--name", "bench"]
         role = {"REALTY_REDIS_USER": "worker", "REALTY_REDIS_PASSWORD": passwords["worker"]}
         children["worker"] = self.procs.start("C-worker", argv, env | role, REPO)
+        children["flower"] = self.start_flower(env | role)
         argv = [self.python(), "-m", "api", "--factory", "api.main:create_app"]
         # As Procfile and Dockerfile.api run it (and as B runs): no access log.
         argv += ["--host", "127.0.0.1", "--port", str(api_port), "--no-access-log"]
@@ -309,9 +352,10 @@ class Bench:
         work on the machine hits both alike; D runs once B's server is gone."""
         print(f"B and C: direct app and service, {self.cores} processes each", flush=True)
         direct, server = self.start_direct()
+        ceiling, ceiling_server = self.start_ceiling()
         base, children = self.start_service()
         components = {name: child.pid for name, child in children.items()}
-        self.results["B"], self.results["C"] = [], []
+        self.results["B"], self.results["C"], self.results["E"] = [], [], []
         redis_calls: dict[str, dict[str, int]] = {}
         for clients in self.args.clients:
             self.results["B"].append(
@@ -320,6 +364,10 @@ class Bench:
             before = self.redis.info("commandstats")
             self.results["C"].append(self.load_case("C", f"{base}/v1/predict", components, clients))
             add_calls(redis_calls, before, self.redis.info("commandstats"))
+            ceiling_pids = {"uvicorn": ceiling_server.pid}
+            self.results["E"].append(
+                self.load_case("E", f"{ceiling}/v1/predict", ceiling_pids, clients)
+            )
         sent = sum(r["requests"] + r["warmup_requests"] for r in self.results["C"])
         self.results["redis_per_request"] = per_request_commands({}, redis_calls, sent)
         self.memory(
@@ -334,18 +382,46 @@ class Bench:
             ),
         )
         worker = children["worker"]
+        celery_main = min((p for p in descendants(worker.pid) if p != worker.pid), default=None)
         self.memory(
             "C",
             worker,
             lambda pid: (
-                "Celery main process" if pid == worker.pid else "Celery pool process (model)"
+                "worker pool (and its recorder)"
+                if pid == worker.pid
+                else "Celery main process"
+                if pid == celery_main
+                else "Celery pool process (model)"
             ),
         )
         self.memory("C", children["api"], lambda pid: "API (uvicorn)")
         self.memory("C", children["redis"], lambda pid: "redis-server")
+        self.memory("C", children["postgres"], lambda pid: "PostgreSQL (the record)")
+        self.memory("C", children["flower"], lambda pid: "Flower")
         self.procs.stop(server)
+        self.procs.stop(ceiling_server)
         print(f"D: {self.args.batch_rows:,}-row batch job", flush=True)
         self.results["D"] = self.case_d(base, components)
+        self.results["recorded"] = self.recorded(sent + self.args.batch_rows)
+
+    def recorded(self, answered: int) -> dict[str, int]:
+        """Proof that recording was on: the estimates on record once the buffer is written,
+        against the requests sent (wrk's, warm-ups included, and D's rows; the few that were
+        not answered have no record)."""
+        wait_for(lambda: int(self.redis.get(names.RECORDS_ROWS) or 0) == 0, 120, "the record")
+        settings = Settings(
+            database_url=self.service_env["REALTY_DATABASE_URL"],
+            secrets_dir=self.workdir / "secrets",
+            redis_user="admin",
+        )
+        engine = sync_engine(settings, "bench")
+        try:
+            with engine.connect() as connection:
+                rows = connection.scalar(text("SELECT count(*) FROM estimates"))
+        finally:
+            engine.dispose()
+        dropped = int(self.redis.get(names.RECORDS_DROPPED) or 0)
+        return {"sent": answered, "on_record": int(rows or 0), "dropped": dropped}
 
     def case_d(self, base: str, components: dict[str, int]) -> dict[str, Any]:
         frame = pd.DataFrame([self.rows[i % len(self.rows)] for i in range(self.args.batch_rows)])
@@ -505,7 +581,8 @@ def cli(argv: list[str] | None = None) -> None:
             "timeout_s": WRK_TIMEOUT_S,
             "settings": changed_settings(),
             "processes": f"B: uvicorn --workers {bench.cores}; C: API uvicorn --workers "
-            f"{args.api_workers}, one worker with --concurrency {bench.cores}",
+            f"{args.api_workers}, one worker pool with --concurrency {bench.cores} (its "
+            f"recorder writing to PostgreSQL), Flower; E: uvicorn --workers {args.api_workers}",
         }
         print(
             f"bench: model {args.version} ({manifest.kind}), {bench.cores} cores, "
