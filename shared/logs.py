@@ -39,7 +39,10 @@ _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, No
 }
 # Loggers that bring their own handler (uvicorn's dictConfig): sent to the root's instead, so
 # that every line of a process has one format.
-_OWN_HANDLERS = ("uvicorn", "uvicorn.access")
+_OWN_HANDLERS = ("uvicorn",)
+# uvicorn's access log is silenced, `--no-access-log` or not: the API writes its own line per
+# request (api/access_log.py: request id, key, route, duration); a second costs CPU for nothing.
+_SILENCED = ("uvicorn.access",)
 _context: ContextVar[dict[str, Any] | None] = ContextVar("realty_log_context", default=None)
 
 
@@ -215,3 +218,7 @@ def configure_logging(settings: Settings) -> None:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+    for name in _SILENCED:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = False
