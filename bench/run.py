@@ -44,6 +44,7 @@ from bench.procs import (
     tree_cpu,
 )
 from shared.model.bundles import latest_version, read_manifest
+from shared.model.signing import signing_key
 from shared.records.database import sync_engine
 from shared.settings import Settings
 from shared.tools.procs import free_port, redis_server_path, wait_for
@@ -297,6 +298,8 @@ class Bench:
             "REALTY_REDIS_URL": redis_url,
             "REALTY_ADMIN_KEY": new_key(),
             "REALTY_SECRETS_DIR": str(self.workdir / "secrets"),
+            # ...but the key that signed the checkout's bundles, which the workers check.
+            "REALTY_BUNDLE_SIGNING_KEY": signing_key(Settings(), create=False).get_secret_value(),
             "REALTY_DATABASE_URL": f"postgresql+psycopg://127.0.0.1:{self.postgres_port}/realty",
         }
         data_dir = self.workdir / "redis"
