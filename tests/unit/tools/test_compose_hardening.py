@@ -31,9 +31,17 @@ SERVICES = {
 # The only root file system paths a process may write, besides volumes: what `docker diff`
 # showed after a loaded run (Celery's prefork pool makes its pymp-* directory in /tmp).
 # PostgreSQL keeps its socket and lock file in /var/run/postgresql.
-TMPFS = {"worker": ["/tmp"], "prometheus": ["/run/prometheus"], "postgres": ["/var/run/postgresql"]}
-# The one-shot that hands the Redis volume to the redis user; no other service adds any.
-CAPABILITIES_ADDED = {"redis-volume": {"CHOWN", "DAC_READ_SEARCH"}}
+TMPFS = {
+    "worker": ["/tmp"],
+    "prometheus": ["/run/prometheus"],
+    "postgres": ["/var/run/postgresql", "/tmp"],
+}
+# The one-shot that hands the Redis volume to the redis user, and PostgreSQL's entrypoint, which
+# hands its volume to the postgres user and switches to it; no other service adds any.
+CAPABILITIES_ADDED = {
+    "redis-volume": {"CHOWN", "DAC_READ_SEARCH"},
+    "postgres": {"CHOWN", "FOWNER", "DAC_OVERRIDE", "SETUID", "SETGID"},
+}
 LOCKS = {"Dockerfile.api": "requirements/api.txt", "Dockerfile.worker": "requirements/worker.txt"}
 MODEL_LIBRARIES = ("scikit-learn", "lightgbm")
 UNITS = {"k": 2**10, "m": 2**20, "g": 2**30}

@@ -86,7 +86,7 @@ def test_compose_needs_the_secrets_and_gives_each_service_its_own(tmp_path: Path
             "REALTY_REDIS_PASSWORD": "REDIS_PASSWORD_ADMIN",
             "REALTY_BUNDLE_SIGNING_KEY": "REALTY_BUNDLE_SIGNING_KEY",
         },
-        "postgres": {"POSTGRES_PASSWORD": "POSTGRES_PASSWORD"},
+        "postgres": {"POSTGRES_PASSWORD": "POSTGRES_PASSWORD", "PGPASSWORD": "POSTGRES_PASSWORD"},
         "migrate": {
             "REALTY_DATABASE_PASSWORD": "POSTGRES_PASSWORD",
             "REALTY_DATABASE_API_PASSWORD": "POSTGRES_PASSWORD_API",
