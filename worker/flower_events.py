@@ -10,8 +10,8 @@ arguments and its runtime: Flower's task list, rates, runtimes and failures then
 path as they do the batch chunks.
 
 Off the answer's path: the micro-batcher hands the calls to a thread of its own, which sends the
-events of every call waiting as one message (Celery's buffered "task" group: under load, one
-PUBLISH for several model calls). An
+events of every call waiting as one message (Celery's buffered "task" group), at most ten times
+a second: under load, one PUBLISH for many model calls. An
 event that cannot be sent (Redis away) is dropped: they are for watching, and the answers and
 the record do not depend on them.
 """
@@ -32,6 +32,9 @@ from shared.wire import names
 log = logging.getLogger(__name__)
 
 _BACKLOG = 10_000  # model calls waiting to be announced; more are dropped, not queued forever
+# At most one message per this long: under load, many model calls' events go out together, and
+# Flower still shows each within a fraction of a second.
+_GATHER_S = 0.1
 
 
 class Call(Protocol):
@@ -86,6 +89,7 @@ class ModelCallEvents(threading.Thread):
                 for call in calls:
                     _announce(dispatcher, call)
                 dispatcher.flush()  # everything waiting in one message
+                time.sleep(_GATHER_S)  # and what comes meanwhile in the next
             except Exception as exc:  # Redis away: drop these, reconnect for the next
                 log.warning("flower events: %s; %d model calls not shown", exc, len(calls))
                 if connection is not None:
