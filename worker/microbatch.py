@@ -232,6 +232,11 @@ class MicroBatcher(threading.Thread):
         return self._gather(Taken([first, *more.items], more.now_ms, more.committed))
 
     def _exchange(self, take: int) -> Taken:
+        # Timed from before the call: a stall between Redis reading its clock and this process
+        # reading the answer (SIGSTOP, a swapped-out host) must make `_redis_now_ms` run ahead,
+        # never behind, or a request past its deadline would be judged alive (and computed for
+        # a caller who has had its 504).
+        sent = time.monotonic()
         taken = self.queue.exchange(self._answered, take, self.rate.per_s)
         if self._answered is not None and not taken.committed:
             log.warning("micro-batcher: a held batch was requeued before it was answered")
@@ -239,12 +244,13 @@ class MicroBatcher(threading.Thread):
             recorded = self._answered.record_count
             metrics.count_records(taken.buffered, recorded - taken.buffered)
         self._answered = None
-        self._redis_ms, self._redis_ms_at = taken.now_ms, time.monotonic()
+        self._redis_ms, self._redis_ms_at = taken.now_ms, sent
         return taken
 
     def _redis_now_ms(self) -> int:
-        """Redis's time now, from its last reading plus the time elapsed since (read at most a
-        second ago): still Redis's clock, not this host's."""
+        """Redis's time now, from its last reading plus the time elapsed since that reading was
+        asked for (at most a second ago): still Redis's clock, not this host's, and never
+        behind it."""
         return self._redis_ms + round((time.monotonic() - self._redis_ms_at) * 1000)
 
     def _gather(self, taken: Taken) -> Taken:

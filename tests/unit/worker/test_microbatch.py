@@ -1,13 +1,16 @@
 """One model call answers a whole micro-batch, in request order, and one bad row fails alone."""
 
+import time
 from typing import Any
 
 import pytest
+import redis
 from pydantic import SecretStr
 
 from shared.model.bundles import load_bundle
 from shared.model.market import AsOfError
 from shared.model.predictor import Predictor
+from shared.settings import Settings
 from shared.wire.messages import (
     REPLY,
     ErrorCode,
@@ -17,7 +20,8 @@ from shared.wire.messages import (
     PredictRequest,
     Variant,
 )
-from worker.microbatch import ServiceRate, answer
+from worker.microbatch import MicroBatcher, ServiceRate, answer
+from worker.request_queue import Taken
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +124,27 @@ def test_a_month_the_bundle_does_not_know_fails_only_the_requests_asking_it(futu
     assert isinstance(ok, EstimateReply)
     assert isinstance(refused, ErrorReply) and refused.error is ErrorCode.INVALID_AS_OF
     assert "2099-01" in refused.detail and refused.request_id == "r1"
+
+
+class StallingQueue:
+    """A request queue whose exchange stalls after Redis has read its clock (the process
+    stopped or swapped out while the answer was on its way)."""
+
+    def __init__(self, redis_ms: int, stall_s: float) -> None:
+        self.redis_ms, self.stall_s = redis_ms, stall_s
+
+    def exchange(self, answered: Any, take: int, rate: float) -> Taken:
+        time.sleep(self.stall_s)
+        return Taken([], self.redis_ms, committed=True)
+
+    def wait(self, timeout_s: int) -> str | None:
+        return None
+
+
+def test_a_stall_after_redis_read_its_clock_makes_the_clock_run_ahead_never_behind(predictor):
+    batcher = MicroBatcher(predictor, redis.Redis(port=9), Settings())
+    batcher.queue = StallingQueue(redis_ms=1_000_000, stall_s=0.3)  # type: ignore[assignment]
+    batcher.take()
+    # Redis read 1,000,000 ms, then the stall: it is now at least 300 ms later on its clock,
+    # so a request whose deadline fell in the stall must be judged late.
+    assert batcher._redis_now_ms() >= 1_000_000 + 300
