@@ -2,6 +2,7 @@
 switch the running service between versions."""
 
 import getpass
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -29,6 +30,7 @@ from shared.model.bundles import (
 from shared.model.contract import GBM, MODEL_KINDS, cents
 from shared.model.data import DataMissingError, ensure_data, read_csv
 from shared.model.manifest import check_version
+from shared.model.market import month_label
 from shared.model.predictor import Predictor
 from shared.model.signing import signing_key
 from shared.records.database import failure_words, sync_engine
@@ -479,6 +481,45 @@ def monitor(
         engine.dispose()
     if not readable:
         raise typer.Exit(1)
+
+
+# --- today's market from the sales fed back (shared/tools/market_refresh.py) -----------------
+market = typer.Typer(help="The market index of a gbm bundle.", no_args_is_help=True)
+app.add_typer(market, name="market")
+
+
+@market.command("refresh")
+def refresh_market(
+    version: Annotated[
+        str | None,
+        typer.Option("--from", help="The bundle to refresh (default: the latest gbm bundle)."),
+    ] = None,
+) -> None:
+    """Write a new bundle version with the same trees whose market index is carried past its
+    training months by the sales on record (each month with enough sales). Roll it out like any
+    version; weekly keeps estimates at today's market (docs/operations.md)."""
+    from shared.tools.market_refresh import RefreshRefused, refresh
+
+    settings = get_settings()
+    source = check_version(version) if version else latest_version(settings.model_dir, GBM.name)
+    if source is None:
+        error_console.print("[red]realty: no gbm bundle to refresh: run `make train`[/red]")
+        raise typer.Exit(1)
+    bundle = load_bundle(settings.model_dir, source, key=signing_key(settings, create=False))
+    engine = sync_engine(settings, "realty-market-refresh")
+    try:
+        written, index = refresh(settings, bundle, engine)
+    except RefreshRefused as refused:
+        error_console.print(f"[red]realty: {escape(str(refused))}[/red]", soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    first, last = index.months()
+    console.print(
+        f"wrote {written}: {source}'s trees, estimates now as of {last} (index {first} to "
+        f"{last}; prices {math.expm1(index.shift(index.last_month)):+.1%} since "
+        f"{month_label(index.reference_month)}); roll it out with `realty rollout {written}`"
+    )
 
 
 if __name__ == "__main__":

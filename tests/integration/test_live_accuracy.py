@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from postgres import Postgres
@@ -31,9 +32,12 @@ from stack import REPO, Stack, as_rows, bundle_key_env, running_stack
 
 from shared.model.bundles import load_bundle
 from shared.model.contract import HOUSE_COLUMNS
+from shared.model.market import sale_months
+from shared.model.predictor import Predictor
 from shared.records.schema import estimates
 from shared.settings import Settings
 from shared.tools.evaluation import TEMPORAL_CUTOFF, date_ordered_holdout, holdout_figures
+from shared.tools.market_refresh import log_ratios
 from shared.tools.procs import wait_for
 
 pytestmark = pytest.mark.integration
@@ -132,15 +136,22 @@ def wait_recorded(owner: Engine, rows: int, timeout_s: float = 60, **where: str)
     wait_for(lambda: count() == rows, timeout_s, f"{rows} estimates on record")
 
 
-def test_live_figures_equal_evaluates_for_the_date_ordered_holdout(
-    service: Stack, owner: Engine, holdout_models: Path, tmp_path: Path
-) -> None:
-    settings = Settings(data_dir=REPO / "data")
-    _, later = date_ordered_holdout(settings)
+@pytest.fixture(scope="module")
+def later() -> pd.DataFrame:
+    """The date-ordered holdout's later sales (demographics joined)."""
+    _, later = date_ordered_holdout(Settings(data_dir=REPO / "data"))
     assert len(later) == 4_752
+    return later
+
+
+@pytest.fixture(scope="module")
+def fed_back(
+    service: Stack, owner: Engine, later: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The later homes estimated through the service (one batch job), then their sale prices
+    imported with `realty sales import`."""
     job_id = batch_job(service, later[list(HOUSE_COLUMNS)])
     wait_recorded(owner, len(later), job_id=job_id)
-
     sales = pd.DataFrame(
         {
             "request_id": [f"{job_id}-{row}" for row in range(len(later))],
@@ -148,12 +159,17 @@ def test_live_figures_equal_evaluates_for_the_date_ordered_holdout(
             "date": pd.to_datetime(later["date"].str[:8], format="%Y%m%d").dt.strftime("%Y-%m-%d"),
         }
     )
-    file = tmp_path / "holdout-sales.csv"
+    file = tmp_path_factory.mktemp("sales") / "holdout-sales.csv"
     sales.to_csv(file, index=False)
     imported = service.realty("sales", "import", str(file))
     assert imported.returncode == 0, imported.stderr
     assert f"recorded 4752 sales from {file}" in imported.stdout
 
+
+@pytest.mark.usefixtures("fed_back")
+def test_live_figures_equal_evaluates_for_the_date_ordered_holdout(
+    service: Stack, holdout_models: Path, later: pd.DataFrame
+) -> None:
     key = SecretStr(service.env["REALTY_BUNDLE_SIGNING_KEY"])
     model = load_bundle(holdout_models, VERSION, key=key).model
     expected = holdout_figures(model, later)  # evaluate's own code, on the served model
@@ -212,3 +228,37 @@ def _count_ids(owner: Engine, ids: list[str]) -> int:
     with owner.connect() as connection:
         query = select(func.count()).select_from(estimates).where(estimates.c.request_id.in_(ids))
         return connection.scalar(query) or 0
+
+
+@pytest.mark.usefixtures("fed_back")
+def test_a_market_refresh_from_the_sales_fed_back_moves_estimates_to_the_latest_month_sold(
+    service: Stack, holdout_models: Path, later: pd.DataFrame
+) -> None:
+    """`realty market refresh` reads the 4,752 sales on record and writes v2: v1's trees with
+    the index carried to 2015-05, each later month at exactly the level the same rule gives
+    when `make evaluate` replays it on the holdout (shared/tools/market_refresh.py)."""
+    refreshed = service.realty("market", "refresh", "--from", VERSION)
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert "wrote v2" in refreshed.stdout and "as of 2015-05" in refreshed.stdout
+
+    key = SecretStr(service.env["REALTY_BUNDLE_SIGNING_KEY"])
+    old, new = (load_bundle(holdout_models, v, key=key) for v in (VERSION, "v2"))
+    assert new.manifest.files["lightgbm-full.txt"] == old.manifest.files["lightgbm-full.txt"]
+    assert new.manifest.as_of_months == ["2014-05", "2015-05"]
+    assert new.manifest.training["market_refresh"]["sales_on_record"] == 4_752
+    offline = old.model.market.extended(
+        sale_months(later), log_ratios(old.model, later, np.full(len(later), "full"))
+    )
+    assert new.model.market.log_levels == pytest.approx(offline.log_levels, abs=1e-9)
+    may = new.model.market.shift(new.model.market.last_month)
+    assert 0.02 < may < 0.10  # prices rose after the cut (docs/model_report.md)
+
+    houses = later[list(HOUSE_COLUMNS)].head(50)
+    before = Predictor(old).estimate(houses, explain=False)
+    after = Predictor(new).estimate(houses, explain=False)
+    assert {e.as_of for e in after} == {"2015-05"}
+    for a, b in zip(before, after, strict=True):
+        assert b.prediction == pytest.approx(a.prediction * np.exp(may), abs=0.02)
+
+    again = service.realty("market", "refresh", "--from", "v2")
+    assert again.returncode == 1 and "already says what the 4752 sales" in again.stderr

@@ -361,8 +361,9 @@ class GbmModel:
     index they were trained against and the sales they can cite as comparables."""
 
     KIND: ClassVar[str] = GBM.name
-    # 3: with the market index, comparable sales and difficulty models (2: without).
-    FORMAT: ClassVar[int] = 3
+    # 4: comparable sales with lot size and above-ground area (3: without; 2: no market index,
+    # comparable sales or difficulty models).
+    FORMAT: ClassVar[int] = 4
 
     variants: dict[str, GbmVariant]
     market: MarketIndex

@@ -102,3 +102,46 @@ def test_the_index_is_learned_from_training_rows_only() -> None:
 def test_the_index_round_trips_through_json() -> None:
     index = MarketIndex.fit(_sales())
     assert MarketIndex.from_spec(index.spec()) == index
+
+
+def _fed_back(months: list[tuple[int, int, int]], log_ratio: float, seed: int = 1) -> tuple:
+    """`count` sales in each (year, month, count), sold at e^log_ratio times the estimate at
+    the reference month, give or take 10 %."""
+    rng = np.random.default_rng(seed)
+    keys = np.concatenate([np.full(n, month_key(y, m)) for y, m, n in months])
+    return keys, log_ratio + rng.normal(0, 0.1, len(keys))
+
+
+def test_sales_fed_back_carry_the_index_past_its_training_months() -> None:
+    earlier = _sales()
+    index = MarketIndex.fit(earlier[earlier["date"] < TEMPORAL_CUTOFF])
+    months, ratios = _fed_back([(2015, 3, 300), (2015, 4, 300)], log_ratio=0.04)
+    extended = index.extended(months, ratios)
+    assert extended.months() == ("2014-05", "2015-04")
+    assert extended.default_as_of() == "2015-04"  # estimates are now for the latest month sold
+    assert extended.shift(month_key(2015, 4)) == pytest.approx(0.04, abs=0.02)
+    # The months the trees learned are untouched: the reference month is still level 0.
+    assert extended.log_levels[: len(index.log_levels)] == index.log_levels
+    assert extended.shift(extended.reference_month) == 0.0
+    assert MarketIndex.from_spec(extended.spec()) == extended
+
+
+def test_a_month_with_too_few_sales_fed_back_is_not_taken_for_the_market() -> None:
+    index = MarketIndex.fit(_sales()[lambda s: s["date"] < TEMPORAL_CUTOFF])
+    months, ratios = _fed_back([(2015, 3, 250), (2015, 4, 20)], log_ratio=0.5)
+    assert index.extended(months, ratios).default_as_of() == "2015-03"
+    assert index.extended(*_fed_back([(2015, 4, 20)], 0.5)) == index  # nothing to go on
+    # Sales from before the reference month say nothing of the months after it.
+    assert index.extended(*_fed_back([(2014, 12, 500)], 0.5)) == index
+
+
+def test_a_month_between_known_ones_is_interpolated_and_a_refresh_can_be_refreshed() -> None:
+    index = MarketIndex.fit(_sales()[lambda s: s["date"] < TEMPORAL_CUTOFF])
+    months, ratios = _fed_back([(2015, 3, 300), (2015, 5, 300)], log_ratio=0.06)
+    extended = index.extended(months, ratios)
+    assert extended.months()[1] == "2015-05"
+    april = extended.shift(month_key(2015, 4))
+    assert april == pytest.approx(
+        (extended.shift(month_key(2015, 3)) + extended.shift(month_key(2015, 5))) / 2
+    )
+    assert extended.extended(months, ratios) == extended  # the same sales, the same index
