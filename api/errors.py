@@ -236,50 +236,52 @@ def described(exc: BaseException) -> str:
     return f"{type(exc).__module__}.{type(exc).__qualname__}: {exc}"
 
 
-def _log_fault(request: Request, status: int, exc: Exception) -> None:
+def _log_fault(scope: Scope, status: int, exc: Exception) -> None:
     """A fault of ours, with what the client was not told, under the id it was told."""
     cause = exc.__cause__ or exc.__context__
     log.warning(
         "request %s: %s %s answered %d: %s%s",
-        request_id_of(request.scope),
-        request.method,
-        request.url.path,
+        request_id_of(scope),
+        scope["method"],
+        scope["path"],
         status,
         described(exc),
         f" (caused by {described(cause)})" if cause is not None else "",
     )
 
 
-def install_error_handler(app: FastAPI, settings: Settings) -> None:
-    retry_after = {"Retry-After": str(settings.retry_after_s)}
-
-    async def handle_error(request: Request, exc: Exception) -> JSONResponse:
+def answer_to(exc: Exception, scope: Scope, settings: Settings) -> JSONResponse:
+    """The one handler: the answer to `exc`, raised while serving the request of `scope`.
+    FastAPI calls it (`install_error_handler`), and so does `api.fast_path`, which answers valid
+    houses without FastAPI; an exception that is not a `ServiceError` or one `as_service_error`
+    knows is a crash: the same shape, the trace only in the log, under the request's id."""
+    request_id = request_id_of(scope)
+    try:
         error = as_service_error(exc)
-        request.scope[ERROR_SCOPE_KEY] = error
-        if error.status_code >= 500:
-            _log_fault(request, error.status_code, exc)
-        return error_response(
-            error, request_id_of(request.scope), retry_after if error.retry else None
-        )
-
-    async def handle_crash(request: Request, exc: Exception) -> JSONResponse:
-        """Starlette's last resort for any other exception: the same shape, the trace only in
-        the log, under the id that `RequestContext` also puts in the header."""
-        request_id = request_id_of(request.scope)
+    except Exception:  # as_service_error re-raises what it does not know
         log.error(
-            "request %s: %s %s crashed", request_id, request.method, request.url.path, exc_info=exc
+            "request %s: %s %s crashed", request_id, scope["method"], scope["path"], exc_info=exc
         )
         error = ServiceError(f"internal error; quote request id {request_id} when reporting it")
-        request.scope[ERROR_SCOPE_KEY] = error
-        return error_response(error, request_id)
+    else:
+        if error.status_code >= 500:
+            _log_fault(scope, error.status_code, exc)
+    scope[ERROR_SCOPE_KEY] = error
+    retry_after = {"Retry-After": str(settings.retry_after_s)} if error.retry else None
+    return error_response(error, request_id, retry_after)
 
-    app.add_exception_handler(Exception, handle_crash)
 
+def install_error_handler(app: FastAPI, settings: Settings) -> None:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        return answer_to(exc, request.scope, settings)
+
+    # Starlette's last resort for any other exception, and each kind the handler knows.
     for kind in (
+        Exception,
         ServiceError,
         RequestValidationError,
         RedisError,
         OperationalError,
         StarletteHTTPException,
     ):
-        app.add_exception_handler(kind, handle_error)
+        app.add_exception_handler(kind, handle)

@@ -10,6 +10,7 @@ from api.auth import Authenticator, declare_keys
 from api.batches import BatchJobs
 from api.deps import Services
 from api.errors import install_error_handler
+from api.fast_path import HouseFastPath
 from api.inbox import READ_BLOCK_S, ReplyInbox
 from api.job_store import JobStore
 from api.outbox import RequestOutbox
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, services: ServicesFactory = con
         # streams in (house routes: below; batches: api.batch_body), each with a JSON 413.
         # Request ids on every answer; house bodies refused past a few houses' size, unread.
         body_limits=dict.fromkeys(HOUSE_PATHS, HOUSE_BODY_BYTES),
+        inner=HouseFastPath if settings.api_fast_path else None,
     )
     install_error_handler(app, settings)
     for module in (predict, batch, estimates, sales, models, health, metrics, page):

@@ -17,7 +17,7 @@ BaseHTTPMiddleware would run each request in a task of its own).
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -129,14 +129,25 @@ class RequestContext:
 class RequestContextApp(FastAPI):
     """FastAPI with `RequestContext` outside all of its layers, Starlette's own included: their
     answers (a 500 too) carry the id, and a house body is refused before any of them runs.
-    (`add_middleware` would put it inside those layers.)"""
+    (`add_middleware` would put it inside those layers.) `inner`, if given, goes between the
+    two (api.fast_path: valid houses answered without FastAPI's layers)."""
 
-    def __init__(self, *args: Any, body_limits: Mapping[str, int], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        body_limits: Mapping[str, int],
+        inner: Callable[[ASGIApp, FastAPI], ASGIApp] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.body_limits = body_limits
+        self.inner = inner
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestContext(super().build_middleware_stack(), self.body_limits)
+        stack = super().build_middleware_stack()
+        if self.inner is not None:
+            stack = self.inner(stack, self)
+        return RequestContext(stack, self.body_limits)
 
 
 def _counting(receive: Receive, limit: int) -> Receive:

@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import Field, TypeAdapter, ValidationError
+from starlette.types import Scope
 
 from api.auth import Caller, HouseCaller
 from api.deps import services_of
 from api.errors import InvalidInputError, ModelFailedError, VersionNotServedError
 from api.metrics import observe_reply
-from api.predictions import Options
+from api.predictions import Options, Predictions
 from api.request_context import estimate_id_of
 from api.schemas import HouseFull, HouseMinimal, Prediction, error_responses
 from api.validation import unknown_zipcode_error
@@ -123,16 +124,20 @@ FAULTS = error_responses(
 )
 
 
-async def _estimate(
-    house: HouseFull | HouseMinimal, caller: Caller, request: Request, variant: Variant
+async def estimate_answer(
+    house: HouseFull | HouseMinimal,
+    caller: Caller,
+    options: Options,
+    variant: Variant,
+    predictions: Predictions,
+    scope: Scope,
 ) -> Response:
+    """The answer to one valid house: the route's, and `api.fast_path`'s for the same house."""
     started = time.perf_counter()
-    options = _options(request)
-    predictions = services_of(request).predictions
     # The zipcode and the month are checked by the worker against its own bundle (an unknown
     # one comes back as an error reply and becomes a 422), which saves the API a step.
     manifest, reply = await predictions.predict(
-        house.model_dump(), caller, options, variant, estimate_id_of(request.scope)
+        house.model_dump(), caller, options, variant, estimate_id_of(scope)
     )
     if isinstance(reply, ErrorReply):
         match reply.error:
@@ -150,6 +155,14 @@ async def _estimate(
     # validate the answer a second time on the hot path.
     answer = Prediction.model_construct(**fields, elapsed_ms=elapsed_ms)
     return Response(answer.model_dump_json(), media_type="application/json")
+
+
+async def _estimate(
+    house: HouseFull | HouseMinimal, caller: Caller, request: Request, variant: Variant
+) -> Response:
+    options = _options(request)
+    predictions = services_of(request).predictions
+    return await estimate_answer(house, caller, options, variant, predictions, request.scope)
 
 
 @router.post("/predict", response_model=Prediction, responses=FAULTS, openapi_extra=OPTIONS)

@@ -148,6 +148,9 @@ class FakeInbox:
 
 @dataclass
 class FakeAuthenticator:
+    def cached(self, key: str) -> Caller | None:
+        return KEYS.get(key)
+
     async def caller(self, key: str | None) -> Caller:
         if key not in KEYS:
             raise UnauthorizedError("the API key is wrong or has been revoked")
