@@ -6,7 +6,12 @@ BIN := $(VENV)/bin
 API_PORT ?= 8000
 REDIS_PORT ?= 6379
 FLOWER_PORT ?= 5555
-WORKER_CONCURRENCY ?= 2
+# One API process and one model process per core: the layout `make bench` measures as C, and the
+# fastest measured on 2 cores (C/B at 64 clients 5.8-6.2 with two API processes against 4.7-5.3
+# with one, four runs each; issue 15 and docs/performance.md).
+CORES := $(shell nproc 2>/dev/null || echo 2)
+API_WORKERS ?= $(CORES)
+WORKER_CONCURRENCY ?= $(CORES)
 # The record of estimates (PostgreSQL, from the pgserver wheel: scripts/postgres_server.py).
 POSTGRES_PORT ?= 5432
 # The worker pool's metrics port (Prometheus's scrape token; docs/operations.md).
@@ -14,7 +19,7 @@ WORKER_METRICS_PORT ?= 9180
 # Redis's memory cap, as in docker-compose.yml: with noeviction, a full Redis refuses writes
 # (the API answers 503) instead of growing until the machine swaps or the OOM killer strikes.
 REDIS_MAXMEMORY ?= 1gb
-export API_PORT REDIS_PORT FLOWER_PORT WORKER_CONCURRENCY REDIS_MAXMEMORY WORKER_METRICS_PORT
+export API_PORT API_WORKERS REDIS_PORT FLOWER_PORT WORKER_CONCURRENCY REDIS_MAXMEMORY WORKER_METRICS_PORT
 export POSTGRES_PORT
 # No password here: every process completes the URL from .run/secrets (shared/wire/redis_auth.py).
 export REALTY_REDIS_URL ?= redis://127.0.0.1:$(REDIS_PORT)/0
@@ -170,4 +175,4 @@ clean:
 # wrk (Debian package) when it is missing. About 3-4 minutes.
 .PHONY: bench
 bench: train
-	$(BIN)/python -m bench $(if $(VERSION),--version $(VERSION)) --api-workers $(or $(API_WORKERS),2)
+	$(BIN)/python -m bench $(if $(VERSION),--version $(VERSION)) --api-workers $(API_WORKERS)
