@@ -9,8 +9,10 @@ counted as dropped (an alert) rather than letting Redis fill up and refuse the q
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic_core import to_json
+
 from shared.wire import names
-from shared.wire.messages import RECORD_BATCH, Estimate, EstimateRecord, Variant
+from shared.wire.messages import Estimate, Variant
 
 # The buffer push as a Lua fragment, run inside the scripts that send answers (the micro-batch
 # exchange, the chunk's result). {records}, {rows}, {dropped} are the KEYS indexes, {batch},
@@ -38,15 +40,6 @@ PUSH_RECORDS = (
 )
 
 
-def range_of(estimate: Estimate) -> dict[str, float | None]:
-    low_80 = high_80 = low_95 = high_95 = None
-    if estimate.interval_80 is not None:
-        low_80, high_80 = estimate.interval_80.low, estimate.interval_80.high
-    if estimate.interval_95 is not None:
-        low_95, high_95 = estimate.interval_95.low, estimate.interval_95.high
-    return {"low_80": low_80, "high_80": high_80, "low_95": low_95, "high_95": high_95}
-
-
 def records_of(
     estimates: Sequence[Estimate],
     houses: Sequence[Mapping[str, Any]],
@@ -60,28 +53,36 @@ def records_of(
     job_id: str | None = None,
     first_row: int | None = None,
 ) -> bytes:
-    """The buffer item for one model call: a JSON array with one record per estimate. Built
-    without validating again what the model has just produced (the recorder validates it)."""
-    records = [
-        EstimateRecord.model_construct(
-            request_id=request_id,
-            key=key,
-            at_ms=at_ms,
-            model_version=model_version,
-            model_kind=model_kind,
-            variant=variant,
-            job_id=job_id,
-            row=None if first_row is None else first_row + offset,
-            house=house,
-            prediction=estimate.prediction,
-            confidence=estimate.confidence,
-            fsd=estimate.fsd,
-            as_of=estimate.as_of,
-            warnings=estimate.warnings,
-            **range_of(estimate),
+    """The buffer item for one model call: a JSON array with one `EstimateRecord` per estimate,
+    the same JSON `RECORD_BATCH` writes (tests/unit/worker/test_records.py). Built as plain
+    dicts in the record's field order and serialised once, neither validated again (the model
+    has just produced these values) nor made into a model per row: a batch chunk's records
+    cost a third as much (docs/operations.md, What recording costs). NaN in a house is null."""
+    records = []
+    for offset, (estimate, house, request_id, key, variant) in enumerate(
+        zip(estimates, houses, request_ids, keys, variants, strict=True)
+    ):
+        range_80, range_95 = estimate.interval_80, estimate.interval_95
+        records.append(
+            {
+                "request_id": request_id,
+                "key": key,
+                "at_ms": at_ms,
+                "model_version": model_version,
+                "model_kind": model_kind,
+                "variant": variant,
+                "job_id": job_id,
+                "row": None if first_row is None else first_row + offset,
+                "house": house,
+                "prediction": estimate.prediction,
+                "low_80": None if range_80 is None else range_80.low,
+                "high_80": None if range_80 is None else range_80.high,
+                "low_95": None if range_95 is None else range_95.low,
+                "high_95": None if range_95 is None else range_95.high,
+                "confidence": estimate.confidence,
+                "fsd": estimate.fsd,
+                "as_of": estimate.as_of,
+                "warnings": estimate.warnings,
+            }
         )
-        for offset, (estimate, house, request_id, key, variant) in enumerate(
-            zip(estimates, houses, request_ids, keys, variants, strict=True)
-        )
-    ]
-    return RECORD_BATCH.dump_json(records)
+    return to_json(records, inf_nan_mode="null")  # as RECORD_BATCH writes NaN

@@ -4,8 +4,14 @@ One runs beside each worker pool (worker/recording.py), so every host has one; t
 `names.RECORDER_LOCK` lets one write at a time. A step, while it holds the lock:
 
 1. read items from the buffer's head (LRANGE: they stay in Redis), up to `records_write_rows`
-   rows (at least one item), each validated as a `RECORD_BATCH`;
-2. insert them all in one statement, skipping request ids already on record;
+   rows (at least one item), each checked only to be a JSON array of objects, which counts its
+   rows (an item that is not is taken out with a log line);
+2. insert them all in one statement, their JSON as the workers wrote it (worker/records.py:
+   only their scripts write the buffer), skipping request ids already on record. PostgreSQL
+   reads that JSON once: validating it and writing it again here were most of the recorder's
+   CPU (docs/operations.md, What recording costs). Only when PostgreSQL refuses the statement
+   are the items validated as `RECORD_BATCH`: an item that fails is taken out, a record
+   PostgreSQL still refuses is dropped, each with a log line;
 3. only then remove them (LTRIM) and lower the row count (DECRBY), in one script that first
    checks the lock is still this recorder's.
 
@@ -25,6 +31,7 @@ error in plain words, rows waiting and the oldest's age), from which the API's r
 import contextlib
 import json
 import logging
+import math
 import os
 import secrets
 import socket
@@ -33,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 
 import redis
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
@@ -47,7 +54,7 @@ from shared.wire.redis_client import sync_client
 
 log = logging.getLogger(__name__)
 
-READ_PAGE = 16  # buffer items read per LRANGE
+READ_PAGE = 16  # most buffer items read per LRANGE
 IDLE_CHECK_S = 5.0  # an idle recorder checks PostgreSQL this often, so readiness knows
 LOCK_TTL_S = 30.0  # past any one step: a write is bounded by database_timeout_s
 
@@ -77,15 +84,62 @@ return 1
 """
 
 
+class _Object(BaseModel):
+    """Any JSON object: what an item holds, checked without reading its fields."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+_ITEM_SHAPE: TypeAdapter[list[_Object]] = TypeAdapter(list[_Object])
+
+
+class _Made(BaseModel):
+    """When a record's estimate was made; its other fields are not read."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    at_ms: int
+
+
+_MADE: TypeAdapter[list[_Made]] = TypeAdapter(list[_Made])
+
+
 @dataclass
 class Taken:
     """Items from the buffer's head: how many, the rows their producers counted, and the
-    records that validated (a malformed item is taken too, to be removed, with a log line)."""
+    well-formed ones as read (a malformed item is taken too, to be removed, with a log line)."""
 
     items: int = 0
     rows: int = 0
-    records: list[EstimateRecord] = field(default_factory=list)
+    raw: list[str] = field(default_factory=list)
     full: bool = False  # stopped at `records_write_rows`: more wait behind
+
+    @property
+    def records(self) -> list[EstimateRecord]:
+        """The well-formed items' records, validated: needed only when PostgreSQL refused
+        them as they are (an item that fails validation is left out, with a log line)."""
+        records: list[EstimateRecord] = []
+        for raw in self.raw:
+            parsed, rows = parse_item(raw)
+            if parsed is None:
+                log.error("dropping an invalid item of the record's buffer (%d rows)", rows)
+            else:
+                records.extend(parsed)
+        return records
+
+
+def rows_of(raw: str) -> int | None:
+    """The rows of a well-formed item (a JSON array of objects); None when malformed."""
+    try:
+        return len(_ITEM_SHAPE.validate_json(raw))
+    except ValidationError:
+        return None
+
+
+def joined(items: list[str]) -> str:
+    """Well-formed items (JSON arrays) as one JSON array, their text untouched."""
+    inner = (body for body in (item.strip()[1:-1] for item in items) if body.strip())
+    return f"[{','.join(inner)}]"
 
 
 def parse_item(raw: str) -> tuple[list[EstimateRecord] | None, int]:
@@ -105,17 +159,28 @@ def take(items: list[str], taken: Taken, max_rows: int) -> None:
     """Add `items` (the next ones in the buffer) to `taken` while it stays within `max_rows`
     rows (the first item always); `taken.full` once no more fit."""
     for raw in items:
-        records, rows = parse_item(raw)
+        rows = rows_of(raw)
+        malformed = rows is None
+        if malformed:
+            _, rows = parse_item(raw)
         if taken.items and taken.rows + rows > max_rows:
             taken.full = True
             return
         taken.items += 1
         taken.rows += rows
-        if records is None:
+        if malformed:
             log.error("dropping a malformed item of the record's buffer (%d rows)", rows)
         else:
-            taken.records.extend(records)
+            taken.raw.append(raw)
     taken.full = taken.rows >= max_rows
+
+
+def next_page(taken: Taken, max_rows: int) -> int:
+    """How many items to read next: those the rows still wanted take at the rows per item so
+    far, up to READ_PAGE. A backlog of 1,000-row batch items is read 5 at a time, not 16 of
+    which 11 (0.6 MB each) are read again by the next write; small items still come 16 at once."""
+    per_item = max(taken.rows / taken.items, 1.0)
+    return max(1, min(READ_PAGE, math.ceil((max_rows - taken.rows) / per_item)))
 
 
 def oldest_at_ms(raw: str | None) -> int | None:
@@ -123,8 +188,8 @@ def oldest_at_ms(raw: str | None) -> int | None:
     if raw is None:
         return None
     try:
-        return min(int(record["at_ms"]) for record in json.loads(raw))
-    except (ValueError, TypeError, KeyError):
+        return min(record.at_ms for record in _MADE.validate_json(raw))
+    except ValueError:  # not an item (a ValidationError is one), or an empty one
         return None
 
 
@@ -190,17 +255,19 @@ class Recorder:
         return 0.0 if taken.full else self.settings.records_poll_s
 
     def read(self) -> Taken:
-        taken = Taken()
+        """The items of the next write, read a page at a time from the first item on."""
+        taken, page = Taken(), 1
         while True:
             start = taken.items
-            items = self.redis.lrange(names.RECORDS, start, start + READ_PAGE - 1)
+            items = self.redis.lrange(names.RECORDS, start, start + page - 1)
             take(items, taken, self.settings.records_write_rows)
-            if taken.full or len(items) < READ_PAGE:
+            if taken.full or len(items) < page:
                 return taken
+            page = next_page(taken, self.settings.records_write_rows)
 
     def write(self, taken: Taken) -> None:
         with self.engine.begin() as connection:
-            written = self.insert(connection, taken.records)
+            written = self.insert(connection, taken)
         self.checked = time.monotonic()
         self.written_ms = self.redis_ms()
         trimmed = self.trim(
@@ -209,9 +276,26 @@ class Recorder:
         )
         if not trimmed:
             log.warning("recorder: lost the lock while writing; the next holder trims")
-        log.debug("recorded %d estimates (%d new)", len(taken.records), written)
+        log.debug("recorded %d buffered estimates (%d new)", taken.rows, written)
 
-    def insert(self, connection: Connection, records: list[EstimateRecord]) -> int:
+    def insert(self, connection: Connection, taken: Taken) -> int:
+        """Insert the taken items in one statement, as the workers wrote them. One PostgreSQL
+        refuses (not JSON it can read, a value it cannot store) would be refused at every
+        retry: then the items are validated and written record by record if need be."""
+        if not taken.raw:
+            return 0
+        try:
+            with connection.begin_nested():
+                return connection.scalar(INSERT_RECORDS, {"records": joined(taken.raw)})
+        except (DataError, IntegrityError) as exc:
+            log.warning(
+                "recorder: PostgreSQL refused a write of %d buffer items (%s); validating them",
+                len(taken.raw),
+                failure_words(exc),
+            )
+        return self.insert_records(connection, taken.records)
+
+    def insert_records(self, connection: Connection, records: list[EstimateRecord]) -> int:
         """Insert `records` in one statement. A record PostgreSQL refuses (a value it cannot
         store) would refuse the whole statement at every retry: then each record is tried alone
         in its own savepoint, and the refused ones are dropped, each with a log line."""

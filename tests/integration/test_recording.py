@@ -432,6 +432,30 @@ def test_a_bad_item_or_record_is_dropped_alone_and_the_rest_recorded(
     assert (client.llen(names.RECORDS), client.get(names.RECORDS_ROWS)) == (0, "0")
 
 
+def test_an_item_postgresql_refuses_is_validated_and_dropped_alone_and_the_rest_recorded(
+    redis_stack: Stack,
+    postgres: Postgres,
+    worker_engine: Engine,
+    owner: Engine,
+    caplog: pytest.LogCaptureFixture,
+):
+    """An array of objects goes to PostgreSQL unvalidated; one lacking the record's fields is
+    refused there (NOT NULL), and only then validated and taken out."""
+    client = redis_stack.redis_client()
+    recorder = Recorder(postgres.settings("worker"), client, worker_engine)
+    push(client, 0, 3, "refused-")
+    client.rpush(names.RECORDS, '[{"request_id": "refused-x"}, {"request_id": "refused-y"}]')
+    client.incrby(names.RECORDS_ROWS, 2)
+    push(client, 3, 3, "refused-")
+
+    with caplog.at_level("WARNING", logger="shared.records.recorder"):
+        recorder.step()
+    assert recorded_with(owner, "refused-") == [f"refused-{n}" for n in range(6)]
+    assert (client.llen(names.RECORDS), client.get(names.RECORDS_ROWS)) == (0, "0")
+    assert "PostgreSQL refused a write of 3 buffer items" in caplog.text
+    assert "dropping an invalid item of the record's buffer (2 rows)" in caplog.text
+
+
 def test_an_unreachable_postgres_keeps_the_records_and_says_so_with_growing_pauses(
     redis_stack: Stack, postgres: Postgres
 ):
