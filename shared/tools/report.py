@@ -823,7 +823,8 @@ def _comps_section(results: dict[str, Any]) -> list[str]:
         "living area above ground (20 points: one unit), which stand in for where in the "
         "zipcode and what kind of house; those two were chosen on the training sales alone "
         "(the comps of the sales from 2014-12 on among the earlier ones: 57.6 % within 15 % "
-        "without them, 61.0 % with them). Each comp's price is moved to the as-of month by the market index. Test: "
+        "without them, 61.0 % with them). Each comp's price is moved to the as-of month by "
+        "the market index. Test: "
         "comps drawn from the sales before the date-ordered cut (index from those too), the "
         "median of their moved prices taken as an estimate of each later sale, as of the "
         f"latest month learned. Command: `{COMMAND}`.",
