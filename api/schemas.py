@@ -211,6 +211,36 @@ class ErrorBody(BaseModel):
     request_id: str
 
 
+def json_or_csv_body(
+    key: str, items: dict[str, Any], json_example: Any, csv_example: str, what: str
+) -> dict[str, Any]:
+    """The OpenAPI request body of a route that takes `{key: [items]}` as JSON or the same
+    items as CSV (batch jobs, sales): a CSV is described as the rows it carries, a header line
+    of the column names, then one `what` a line."""
+    rows = {"type": "array", "minItems": 1, "items": items}
+    csv_rows = rows | {"description": f"A header line of the column names, then one {what} a line."}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "required": [key],
+                        "properties": {key: rows},
+                        "additionalProperties": False,
+                    },
+                    "example": json_example,
+                },
+                "text/csv": {
+                    "schema": csv_rows,
+                    "example": csv_example,
+                },
+            },
+        }
+    }
+
+
 def error_responses(descriptions: dict[int, str]) -> dict[int | str, dict[str, Any]]:
     """A route's error answers for the OpenAPI document, all in the `ErrorBody` shape (422, the
     invalid input every route with parameters can get, included)."""

@@ -25,38 +25,20 @@ from api.schemas import (
     BatchStatus,
     HouseFull,
     error_responses,
+    json_or_csv_body,
 )
 from shared.model.contract import AS_OF_PATTERN, HOUSE_COLUMNS, MAX_COMPS
 
 router = APIRouter(prefix="/v1", tags=["batch"])
 
-_HOUSES = {"type": "array", "minItems": 1, "items": HouseFull.model_json_schema()}
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["rows"],
-                    "properties": {"rows": _HOUSES},
-                    "additionalProperties": False,
-                },
-                "example": {"rows": [EXAMPLE_HOUSE]},
-            },
-            "text/csv": {
-                # The rows the CSV carries (as OpenAPI describes a CSV body): a header line naming
-                # the 18 columns in any order, then one house per line, under the JSON rows' rules.
-                "schema": _HOUSES
-                | {"description": "A header line of the column names, then one house per line."},
-                "example": ",".join(HOUSE_COLUMNS)
-                + "\n"
-                + ",".join(str(EXAMPLE_HOUSE[c]) for c in HOUSE_COLUMNS)
-                + "\n",
-            },
-        },
-    }
-}
+_BODY_DOC = json_or_csv_body(
+    "rows",
+    HouseFull.model_json_schema(),
+    {"rows": [EXAMPLE_HOUSE]},
+    # The 18 columns in any order, then one house per line, under the JSON rows' rules.
+    ",".join(HOUSE_COLUMNS) + "\n" + ",".join(str(EXAMPLE_HOUSE[c]) for c in HOUSE_COLUMNS) + "\n",
+    "house",
+)
 # A result row as CSV: the amounts of its ranges, the grade, the month, the warnings joined by
 # " | " and, when asked for, the comparable sales as JSON.
 CSV_COLUMNS = (

@@ -20,7 +20,7 @@ from api.errors import (
     RecordConflictError,
     ServiceUnavailableError,
 )
-from api.schemas import HouseFull, error_responses
+from api.schemas import HouseFull, error_responses, json_or_csv_body
 from shared.model.contract import MINIMAL_FIELDS
 from shared.monitoring.sales import (
     PRICE_RANGE,
@@ -76,38 +76,17 @@ _BY_HOUSE = {
     "required": ["price", "date", *MINIMAL_FIELDS],
     "additionalProperties": False,
 }
-_SALES = {"type": "array", "minItems": 1, "items": {"oneOf": [_BY_ID, _BY_HOUSE]}}
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["sales"],
-                    "properties": {"sales": _SALES},
-                    "additionalProperties": False,
-                },
-                "example": {
-                    "sales": [
-                        {
-                            "request_id": "f6f241bf0c5e4bd1a3b0e4a7c1d2e3f4",
-                            "price": 500000,
-                            "date": "2015-05-01",
-                        }
-                    ]
-                },
-            },
-            "text/csv": {
-                # The rows the CSV carries (as the batch route describes its CSV body): a header
-                # line naming the columns, then one sale a line.
-                "schema": _SALES
-                | {"description": "A header line of the column names, then one sale a line."},
-                "example": "request_id,price,date\n4772a036-0,500000,2015-05-01\n",
-            },
-        },
-    }
-}
+_BODY_DOC = json_or_csv_body(
+    "sales",
+    {"oneOf": [_BY_ID, _BY_HOUSE]},
+    {
+        "sales": [
+            {"request_id": "f6f241bf0c5e4bd1a3b0e4a7c1d2e3f4", "price": 500000, "date": "2015-05-01"}
+        ]
+    },
+    "request_id,price,date\n4772a036-0,500000,2015-05-01\n",
+    "sale",
+)
 
 
 class SalesRecorded(BaseModel):
