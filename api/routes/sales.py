@@ -76,14 +76,11 @@ _BY_HOUSE = {
     "required": ["price", "date", *MINIMAL_FIELDS],
     "additionalProperties": False,
 }
+_EXAMPLE_ID = "f6f241bf0c5e4bd1a3b0e4a7c1d2e3f4"
 _BODY_DOC = json_or_csv_body(
     "sales",
     {"oneOf": [_BY_ID, _BY_HOUSE]},
-    {
-        "sales": [
-            {"request_id": "f6f241bf0c5e4bd1a3b0e4a7c1d2e3f4", "price": 500000, "date": "2015-05-01"}
-        ]
-    },
+    {"sales": [{"request_id": _EXAMPLE_ID, "price": 500000, "date": "2015-05-01"}]},
     "request_id,price,date\n4772a036-0,500000,2015-05-01\n",
     "sale",
 )
