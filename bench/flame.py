@@ -12,10 +12,14 @@ change to the code measured); it runs as root here, which reading another proces
 """
 
 import argparse
+import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.procs import descendants
@@ -73,8 +77,41 @@ def main() -> None:
         load.join()
         processes = {role: len(descendants(pid)) for role, pid in roots.items()}
     print(f"{args.clients} clients: {summary(figures)}; processes sampled {processes}")
+    if args.format == "flamegraph":
+        outs["figures"] = args.out / f"flame-{args.tag}.json"
+        outs["figures"].write_text(json.dumps(_figures(args, figures, outs), indent=1) + "\n")
     for out in outs.values():
         print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+
+
+def _samples(svg: Path) -> int:
+    """The flame graph's total sample count (its root bar's title)."""
+    found = re.search(r"<title>all \(([\d,]+) samples", svg.read_text())
+    if found is None:
+        raise SystemExit(f"{svg}: no sample count in it")
+    return int(found.group(1).replace(",", ""))
+
+
+def _figures(args: argparse.Namespace, wrk: dict, outs: dict[str, Path]) -> dict:
+    """What docs/performance.md shows of this run (bench.report): when, on what code and
+    settings, wrk's figures and the samples of each side."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    settings = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("REALTY_"))
+    seconds = wrk["duration_us"] / 1e6
+    return {
+        "tag": args.tag,
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit or "unknown",
+        "settings": ", ".join(settings),
+        "clients": args.clients,
+        # wrk runs 4 s longer than py-spy samples: the requests of the sampled seconds.
+        "requests": round(wrk["requests"] / seconds * args.seconds),
+        "rps": wrk["requests"] / seconds,
+        "p99_ms": wrk["latency_us"]["p99"] / 1000,
+        "samples": {role: _samples(outs[role]) for role in ("api", "worker")},
+    }
 
 
 if __name__ == "__main__":

@@ -383,6 +383,41 @@ def _redis_commands(per_request: dict[str, dict[str, float]] | None) -> list[str
     ]
 
 
+def _flames(flames: list[dict[str, Any]] | None) -> list[str]:
+    """Where a single prediction's CPU goes: the flame graphs `python -m bench.flame` left in
+    docs/img (one JSON of figures beside each pair of SVGs), each its own run."""
+    if not flames:
+        return []
+    rows = [
+        [
+            f"`{f['tag']}`",
+            f["commit"],
+            f["settings"] or "defaults",
+            fmt(f["rps"], 0),
+            fmt(f["p99_ms"], 1),
+            f"{f['samples']['api'] / f['requests']:.3f}",
+            f"{f['samples']['worker'] / f['requests']:.3f}",
+            f"[API](img/flame-api-{f['tag']}.svg), [worker](img/flame-worker-{f['tag']}.svg)",
+        ]
+        for f in flames
+    ]
+    header = ["run", "commit", "settings", "req/s", "p99 ms", "API samples/request"]
+    header += ["worker samples/request", "flame graphs"]
+    return [
+        "## Where a request's CPU goes (flame graphs)",
+        "",
+        "Written from the runs of `python -m bench.flame --tag <run>` (case C's service at 64",
+        "clients for 10 s under wrk while py-spy samples every API and worker process at 200 Hz;",
+        "idle waits left out), not from the run above: each row is its own run, on the commit",
+        "and settings it names. Samples per answered request compare CPU between rows (py-spy",
+        "slows what it samples, so its req/s are below the run above). Open the SVGs in a",
+        "browser: a bar's width is its share of the samples.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
 HOW_IT_IS_MEASURED = [
     "## How it is measured",
     "",
@@ -430,6 +465,7 @@ def render(results: dict[str, Any]) -> str:
             *_recorded(results.get("recorded")),
             *_memory(results.get("memory")),
             *_redis_commands(results.get("redis_per_request")),
+            *_flames(results.get("flames")),
             *HOW_IT_IS_MEASURED,
         ]
     )

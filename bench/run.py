@@ -511,6 +511,12 @@ def per_request_commands(
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["per_request"]))
 
 
+def flame_runs(img: Path) -> list[dict[str, Any]]:
+    """The figures of the flame graphs in `img` (bench.flame), oldest first."""
+    runs = [json.loads(p.read_text()) for p in img.glob("flame-*.json")]
+    return sorted(runs, key=lambda run: run["date"])
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -619,6 +625,7 @@ def cli(argv: list[str] | None = None) -> None:
     meta = bench.results["meta"]
     meta["load_after"] = load_average()
     meta["runtime_s"] = time.monotonic() - started
+    bench.results["flames"] = flame_runs(args.out.parent / "img")
     (run_dir / "results.json").write_text(json.dumps(bench.results, indent=2) + "\n")
     args.out.write_text(report.render(bench.results))
     print("\nratios:")

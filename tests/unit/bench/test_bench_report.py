@@ -97,16 +97,19 @@ def test_per_request_commands_uses_the_difference_and_drops_rare_ones() -> None:
     assert got == {"get": {"per_request": 2.0, "usec_per_call": 2.0}}
 
 
+META = {
+    "command": "make bench", "date": "2026-01-01 00:00:00", "runtime_s": 100.0,
+    "cores": 2, "platform": "Linux", "load_before": "1 1 1", "load_after": "2 2 2",
+    "version": "v2", "kind": "gbm", "rows": 100, "rows_file": "data/x.csv",
+    "wrk_version": "wrk 4", "wrk_example": "wrk ...", "warmup_s": 2, "duration_s": 10,
+    "timeout_s": 15, "settings": "",
+}  # fmt: skip
+
+
 def test_render_writes_every_section_from_the_figures() -> None:
     loaded = report.summarise_wrk(RAW)
     results = {
-        "meta": {
-            "command": "make bench", "date": "2026-01-01 00:00:00", "runtime_s": 100.0,
-            "cores": 2, "platform": "Linux", "load_before": "1 1 1", "load_after": "2 2 2",
-            "version": "v2", "kind": "gbm", "rows": 100, "rows_file": "data/x.csv",
-            "wrk_version": "wrk 4", "wrk_example": "wrk ...", "warmup_s": 2, "duration_s": 10,
-            "timeout_s": 15, "settings": "",
-        },
+        "meta": META,
         "B": [loaded | {"concurrency": 1, "cpu_cores": {"uvicorn": 0.5}}],
         "C": [loaded | {"concurrency": 1, "cpu_cores": {"api": 0.2}}],
     }  # fmt: skip
@@ -124,3 +127,25 @@ def test_other_load_summarises_the_cpu_taken_by_other_work() -> None:
     }
     assert report.other_load(results, {"cores": 2}).startswith("1.00 of 2 cores on average, 1.50")
     assert report.other_load({}, {"cores": 2}) == "not measured"
+
+
+def test_flame_runs_are_shown_with_their_cpu_per_request_and_graphs() -> None:
+    flames = [
+        {
+            "tag": "fastpath-off",
+            "date": "2026-11-29T13:30:00+00:00",
+            "commit": "abc1234",
+            "settings": "REALTY_API_FAST_PATH=false",
+            "clients": 64,
+            "requests": 10_000,
+            "rps": 1_000.0,
+            "p99_ms": 160.0,
+            "samples": {"api": 2_500, "worker": 1_200},
+        }
+    ]
+    text = report.render({"meta": META, "flames": flames})
+    assert "## Where a request's CPU goes (flame graphs)" in text
+    row = next(line for line in text.splitlines() if "`fastpath-off`" in line)
+    assert "| 0.250 | 0.120 |" in row and "REALTY_API_FAST_PATH=false" in row
+    assert "(img/flame-api-fastpath-off.svg)" in row
+    assert "flame graphs" not in report.render({"meta": META})
