@@ -276,9 +276,11 @@ class MicroBatcher(threading.Thread):
         """Answer the held requests; the replies go out with the next exchange. A request past
         its deadline is dropped unanswered: its caller has had (or is about to get) its 504."""
         started = time.perf_counter()
-        requests = [r for r in _decode(taken.items) if r.deadline_ms > taken.now_ms]
+        # Judged now, not when Redis handed them over: the process may have stalled between.
+        now_ms = max(taken.now_ms, self._redis_now_ms())
+        requests = [r for r in _decode(taken.items) if r.deadline_ms > now_ms]
         calls: list[ModelCall] = []
-        answers = answer(self.predictor, requests, taken.now_ms, calls)
+        answers = answer(self.predictor, requests, now_ms, calls)
         replies = list(zip(requests, answers, strict=True))
         self._answered = self._with_records(replies)
         self.rate.add(len(taken.items), time.perf_counter() - started)

@@ -128,14 +128,15 @@ def test_a_month_the_bundle_does_not_know_fails_only_the_requests_asking_it(futu
 
 class StallingQueue:
     """A request queue whose exchange stalls after Redis has read its clock (the process
-    stopped or swapped out while the answer was on its way)."""
+    stopped or swapped out while the answer was on its way), handing over `items` once."""
 
-    def __init__(self, redis_ms: int, stall_s: float) -> None:
-        self.redis_ms, self.stall_s = redis_ms, stall_s
+    def __init__(self, redis_ms: int, stall_s: float, items: list[str] | None = None) -> None:
+        self.redis_ms, self.stall_s, self.items = redis_ms, stall_s, items or []
 
     def exchange(self, answered: Any, take: int, rate: float) -> Taken:
         time.sleep(self.stall_s)
-        return Taken([], self.redis_ms, committed=True)
+        items, self.items = self.items, []
+        return Taken(items, self.redis_ms, committed=True)
 
     def wait(self, timeout_s: int) -> str | None:
         return None
@@ -148,3 +149,19 @@ def test_a_stall_after_redis_read_its_clock_makes_the_clock_run_ahead_never_behi
     # Redis read 1,000,000 ms, then the stall: it is now at least 300 ms later on its clock,
     # so a request whose deadline fell in the stall must be judged late.
     assert batcher._redis_now_ms() >= 1_000_000 + 300
+
+
+def test_a_request_whose_deadline_passed_in_a_stall_is_not_computed(predictor, future_rows):
+    """Taken before a stall, judged after it: Redis's reading came before the stall, the
+    judgement must not."""
+    late, alive = (
+        PredictRequest(
+            request_id=name, reply_to="inbox", house=future_rows[0], deadline_ms=1_000_000 + ms
+        ).model_dump_json()
+        for name, ms in (("late", 100), ("alive", 60_000))
+    )
+    batcher = MicroBatcher(predictor, redis.Redis(port=9), Settings())
+    batcher.queue = StallingQueue(1_000_000, 0.3, [late, alive])  # type: ignore[assignment]
+    batcher.serve(batcher.take())
+    assert batcher._answered is not None
+    assert [request.request_id for request, _ in batcher._answered.replies] == ["alive"]
