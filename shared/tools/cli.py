@@ -492,7 +492,7 @@ app.add_typer(market, name="market")
 def refresh_market(
     version: Annotated[
         str | None,
-        typer.Option("--from", help="The bundle to refresh (default: the latest gbm bundle)."),
+        typer.Option("--from", help="The bundle to refresh (default: the active version)."),
     ] = None,
 ) -> None:
     """Write a new bundle version with the same trees whose market index is carried past its
@@ -501,9 +501,11 @@ def refresh_market(
     from shared.tools.market_refresh import RefreshRefused, refresh
 
     settings = get_settings()
-    source = check_version(version) if version else latest_version(settings.model_dir, GBM.name)
+    source = check_version(version) if version else _active_version()
     if source is None:
-        error_console.print("[red]realty: no gbm bundle to refresh: run `make train`[/red]")
+        error_console.print(
+            "[red]realty: the active version is unknown (Redis unreachable): say --from vN[/red]"
+        )
         raise typer.Exit(1)
     bundle = load_bundle(settings.model_dir, source, key=signing_key(settings, create=False))
     engine = sync_engine(settings, "realty-market-refresh")

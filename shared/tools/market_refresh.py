@@ -10,6 +10,7 @@ record traceable to the exact index it used, and rolls out like any other.
 """
 
 from dataclasses import replace
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -69,15 +70,23 @@ def rolling_estimates(
     return SaleEstimates(static.prices * factor, static.fsd, static.grades, ranges)
 
 
-def _sales_on_record() -> Any:
-    """Every sale on record with the house it was estimated for and that estimate's variant
-    (None for a sale matched by its house's fields whose estimate has since been purged)."""
-    return select(
-        sales.c.price,
-        sales.c.sale_date,
-        func.coalesce(estimates.c.house, sales.c.house).label("house"),
-        estimates.c.variant,
-    ).select_from(sales.outerjoin(estimates, sales.c.request_id == estimates.c.request_id))
+def _sales_on_record(after_month: int) -> Any:
+    """The sales on record from the month after `after_month` on, with the house they were
+    estimated for and that estimate's variant. Once an estimate is purged (retention), its
+    variant is None and its house is the sale's own if it was matched by the house's fields,
+    else None (such a sale is left out)."""
+    following = after_month + 1
+    first_day = date(following // 12, following % 12 + 1, 1)
+    return (
+        select(
+            sales.c.price,
+            sales.c.sale_date,
+            func.coalesce(estimates.c.house, sales.c.house).label("house"),
+            estimates.c.variant,
+        )
+        .select_from(sales.outerjoin(estimates, sales.c.request_id == estimates.c.request_id))
+        .where(sales.c.sale_date >= first_day)
+    )
 
 
 def _variant_of(house: dict[str, Any], recorded: str | None) -> str | None:
@@ -89,12 +98,12 @@ def _variant_of(house: dict[str, Any], recorded: str | None) -> str | None:
     return None
 
 
-def fed_back(engine: Engine, bundle: Bundle) -> tuple[pd.DataFrame, np.ndarray]:
-    """The sales on record the bundle can estimate (a variant's fields present, a zipcode it
-    knows), as sales rows (house fields, demographics joined, TARGET, `date`), with each
-    row's variant."""
+def fed_back(engine: Engine, bundle: Bundle, after_month: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """The sales on record after `after_month` the bundle can estimate (a variant's fields
+    present, a zipcode it knows), as sales rows (house fields, demographics joined, TARGET,
+    `date`), with each row's variant."""
     with engine.connect() as conn:
-        rows = conn.execute(_sales_on_record()).all()
+        rows = conn.execute(_sales_on_record(after_month)).all()
     known = set(bundle.demographics[ZIPCODE].astype(str))
     kept, variants = [], []
     for price, sale_date, house, recorded in rows:
@@ -111,31 +120,47 @@ def fed_back(engine: Engine, bundle: Bundle) -> tuple[pd.DataFrame, np.ndarray]:
     return frame.merge(demographics, on=ZIPCODE, how="left"), np.array(variants)
 
 
+def check_refresh(version: str, old: MarketIndex, new: MarketIndex, months: np.ndarray) -> None:
+    """RefreshRefused unless `new` (from the sales on record in `months`) carries `version`'s
+    index further: a refresh that would change nothing, or would drop months the old index
+    knew (its sales' estimates purged since, say), writes no version."""
+    counted = (
+        f"{np.count_nonzero(months == months.max())} in {month_label(int(months.max()))}"
+        if len(months)
+        else "none"
+    )
+    needs = (
+        f"a month after {month_label(old.reference_month)} needs {MIN_MONTH_SALES} sales on "
+        f"record (latest month: {counted})"
+    )
+    if new.last_month < old.last_month:
+        raise RefreshRefused(
+            f"the {len(months)} sales on record would take {version}'s index back from "
+            f"{month_label(old.last_month)} to {month_label(new.last_month)} ({needs}): "
+            "keep serving it"
+        )
+    if new == old:
+        raise RefreshRefused(
+            f"{version}'s index already says what the {len(months)} sales on record say: {needs}"
+        )
+
+
 def refresh(settings: Settings, bundle: Bundle, engine: Engine) -> tuple[str, MarketIndex]:
     """Write `bundle` again as a new version whose index is extended by the sales on record;
-    returns the new version and its index. RefreshRefused when no month after the bundle's
-    reference month has MIN_MONTH_SALES sales on record, or for a kind without an index."""
+    returns the new version and its index. RefreshRefused for a kind without an index and when
+    `check_refresh` refuses."""
     model = bundle.model
     if not isinstance(model, gbm.GbmModel):
         raise RefreshRefused(f"{bundle.version} is a {bundle.manifest.kind} bundle: no index")
-    sold, variants = fed_back(engine, bundle)
+    reference = model.market.reference_month
+    sold, variants = fed_back(engine, bundle, reference)
     months = sale_months(sold) if len(sold) else np.array([], dtype=int)
     ratios = log_ratios(model, sold, variants) if len(sold) else np.array([])
     market = model.market.extended(months, ratios)
-    if market == model.market:
-        after = months[months > model.market.reference_month]
-        latest = (
-            f"{np.count_nonzero(after == after.max())} in {month_label(int(after.max()))}"
-            if len(after)
-            else "none"
-        )
-        raise RefreshRefused(
-            f"{bundle.version}'s index already says what the {len(sold)} sales on record "
-            f"say: a month after {month_label(model.market.reference_month)} needs "
-            f"{MIN_MONTH_SALES} sales on record (latest month: {latest})"
-        )
+    check_refresh(bundle.version, model.market, market, months)
     manifest = bundle.manifest
-    used = months > model.market.reference_month
+    _, counts = np.unique(months, return_counts=True)
+    used = int(counts[counts >= MIN_MONTH_SALES].sum())  # the sales of the months measured
     written = write_bundle(
         settings.model_dir,
         model=replace(model, market=market),
@@ -147,7 +172,7 @@ def refresh(settings: Settings, bundle: Bundle, engine: Engine) -> tuple[str, Ma
         | {
             "market_refresh": {
                 "from_version": bundle.version,
-                "sales_on_record": int(np.count_nonzero(used)),
+                "sales_on_record": used,
                 "months": {
                     month_label(m): round(market.shift(m), 4)
                     for m in range(model.market.reference_month + 1, market.last_month + 1)
