@@ -1,23 +1,24 @@
 """Valid houses answered without FastAPI's layers; everything else goes through FastAPI.
 
 Under load, FastAPI and Starlette's routing, dependency resolution, request object, exception
-middleware and body handling were about 30 % of the API's CPU per prediction (py-spy,
-docs/performance.md), for work that a prediction with a valid body and a known key does not
+middleware and body handling were about 30 % of the API's CPU samples (py-spy); without them
+the API's samples per answered request fell from 0.243 to 0.141 (docs/performance.md, flame
+graphs), for work that a prediction with a valid body and a known key does not
 need. This layer takes exactly those requests: POST to a house route, no query string, no
 pinned version, a JSON body with a declared length, a key this process checked within
 `key_cache_s` (so no Redis call), and a body the route's own schema accepts, parsed and
 validated as FastAPI does (`json.loads`, then the model). It then answers through the route's
-own `estimate_answer`, and its errors through the one handler (`api.errors.answer_to`).
+own `estimate_answer`, and what goes wrong after that (quota, queue, timeout, a worker's
+error reply) through the one handler FastAPI's routes use too (`api.errors.answer_to`).
 
 Anything else, and any house the schema refuses, is handed to FastAPI with the body it read, so
-every refusal (401, 403, 415, 422 and their wording) is FastAPI's own; the answers of both paths
-are the same (tests/unit/api/test_fast_path.py). `REALTY_API_FAST_PATH=false` turns it off.
+every refusal before a house is sent (401, 403, 415, 422 and their wording) is FastAPI's own;
+the answers of both paths are the same (tests/unit/api/test_fast_path.py).
+`REALTY_API_FAST_PATH=false` turns it off.
 """
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
@@ -27,14 +28,15 @@ from api.access_log import KEY_NAME_SCOPE_KEY
 from api.auth import is_json, presented
 from api.errors import answer_to
 from api.predictions import DEFAULT_OPTIONS
+from api.request_context import HOUSE_PATHS
 from api.routes.predict import estimate_answer
 from api.schemas import HouseFull, HouseMinimal
-from shared.wire.api_keys import Role
 from shared.wire.messages import Variant
 
+FULL, MINIMAL = HOUSE_PATHS
 HOUSES: dict[str, tuple[type[BaseModel], Variant]] = {
-    "/v1/predict": (HouseFull, "full"),
-    "/v1/predict/minimal": (HouseMinimal, "minimal"),
+    FULL: (HouseFull, "full"),
+    MINIMAL: (HouseMinimal, "minimal"),
 }
 
 
@@ -62,13 +64,13 @@ class HouseFastPath:
             await self.app(scope, receive, send)
             return
         authorization = x_api_key = content_type = None
-        for name, value in scope["headers"]:
+        for name, value in scope["headers"]:  # the first of a repeated header, as Starlette's
             if name == b"authorization":
-                authorization = value.decode("latin-1")
+                authorization = authorization or value.decode("latin-1")
             elif name == b"x-api-key":
-                x_api_key = value.decode("latin-1")
+                x_api_key = x_api_key or value.decode("latin-1")
             elif name == b"content-type":
-                content_type = value.decode("latin-1")
+                content_type = content_type or value.decode("latin-1")
             elif name in (b"x-model-version", b"transfer-encoding"):
                 await self.app(scope, receive, send)  # pinned, or a body without a length
                 return
@@ -76,7 +78,7 @@ class HouseFastPath:
         services = self.owner.state.services
         caller = services.authenticator.cached(key) if key else None
         json_body = content_type is None or is_json(content_type)
-        if caller is None or caller.role < Role.AGENT or not json_body:
+        if caller is None or not json_body:  # every role may predict
             await self.app(scope, receive, send)
             return
         messages, body = await _read(receive)
@@ -111,7 +113,7 @@ async def _read(receive: Receive) -> tuple[list[Message], bytes | None]:
     return messages, b"".join(m.get("body", b"") for m in messages)
 
 
-def _valid(schema: type[BaseModel], body: bytes) -> Any | None:
+def _valid(schema: type[BaseModel], body: bytes) -> BaseModel | None:
     """The house if FastAPI would accept `body` for the route of `schema`, else None."""
     try:
         return schema.model_validate(json.loads(body))
@@ -119,7 +121,7 @@ def _valid(schema: type[BaseModel], body: bytes) -> Any | None:
         return None
 
 
-def _replay(messages: list[Message], receive: Receive) -> Callable[[], Any]:
+def _replay(messages: list[Message], receive: Receive) -> Receive:
     pending = list(messages)
 
     async def replayed() -> Message:

@@ -260,8 +260,9 @@ class Settings(BaseSettings):
     api_fast_path: bool = Field(
         True,
         description="Answer valid houses from keys checked within key_cache_s without "
-        "FastAPI's layers (api/fast_path.py; the same answers, about 30 % less API CPU per "
-        "prediction); false sends every request through FastAPI.",
+        "FastAPI's layers (api/fast_path.py; the same answers, 42 % fewer API CPU samples "
+        "per prediction in docs/performance.md's flame graphs); false sends every request "
+        "through FastAPI.",
     )
     key_cache_s: float = Field(
         1.0,
