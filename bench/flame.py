@@ -13,7 +13,6 @@ change to the code measured); it runs as root here, which reading another proces
 
 import argparse
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.procs import descendants
+from bench.run import changed_settings, code_state
 from bench.wrk_once import measure, service, summary
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,16 +95,12 @@ def _samples(svg: Path) -> int:
 def _figures(args: argparse.Namespace, wrk: dict, outs: dict[str, Path]) -> dict:
     """What docs/performance.md shows of this run (bench.report): when, on what code and
     settings, wrk's figures and the samples of each side."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True
-    ).stdout.strip()
-    settings = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("REALTY_"))
     seconds = wrk["duration_us"] / 1e6
     return {
         "tag": args.tag,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit or "unknown",
-        "settings": ", ".join(settings),
+        "commit": code_state(),
+        "settings": changed_settings(),  # secrets by name only, as make bench's own report
         "clients": args.clients,
         # wrk runs 4 s longer than py-spy samples: the requests of the sampled seconds.
         "requests": round(wrk["requests"] / seconds * args.seconds),

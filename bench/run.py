@@ -531,9 +531,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--api-workers",
         type=int,
-        default=int(os.environ.get("API_WORKERS", os.cpu_count() or 1)),
+        default=int(os.environ.get("API_WORKERS", min(len(os.sched_getaffinity(0)), 4))),
         help="uvicorn processes of the service's API in case C (default: $API_WORKERS, else one "
-        "per core: make run's default)",
+        "per core up to 4: make run's default, the Makefile's CORES)",
     )
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per load case")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per case")
