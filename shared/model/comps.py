@@ -19,8 +19,9 @@ for where in the zipcode and what kind of house it is:
 
 (a lot twice the size is 1.4 units: the rural edge of a zipcode against its town centre; a
 split-level or daylight-basement home against one without). Both were chosen on the training
-sales alone (comps of the sales from 2014-12 to 2015-02 among those before: 57.6 % within 15 %
-by the first rule, 61.0 % with both; docs/model_report.md), and their `distance_miles` is None.
+sales alone (comps of the sales from 2014-12 to 2015-02 among those before: 57.7 % within 15 %
+by the first rule, 61.0 % with both; `pytest -s tests/unit/model/test_comps.py -k chosen`), and
+their `distance_miles` is None.
 
 Each rule is one k-d tree over the training sales, its coordinates pre-scaled so that Euclidean
 distance is the score (3-D unit vectors in miles for the location: chord and arc differ by less
