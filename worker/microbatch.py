@@ -133,10 +133,12 @@ def _answer_group(
         ]
     except Exception as exc:  # the callers get an answer now, not a timeout later
         made(ErrorCode.INTERNAL)
-        log.exception(
+        ids = [r.request_id for r in requests]
+        log.exception(  # the ids as a field too: `jq 'select(.request_ids | index("…"))'`
             "prediction failed for a batch of %d (requests %s)",
             len(requests),
-            ", ".join(r.request_id for r in requests),
+            ", ".join(ids),
+            extra={"request_ids": ids} | ({"request_id": ids[0]} if len(ids) == 1 else {}),
         )
         return [_error(r, ErrorCode.INTERNAL, type(exc).__name__) for r in requests]
     model_ms = round(made() * 1000, 3)

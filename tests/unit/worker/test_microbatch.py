@@ -165,3 +165,17 @@ def test_a_request_whose_deadline_passed_in_a_stall_is_not_computed(predictor, f
     batcher.serve(batcher.take())
     assert batcher._answered is not None
     assert [request.request_id for request, _ in batcher._answered.replies] == ["alive"]
+
+
+class FailingPredictor(RecordingPredictor):
+    def estimate(self, houses, variant, explain, as_of=None, comps=0):
+        raise RuntimeError("a bug of ours")
+
+
+def test_a_failed_model_call_is_logged_with_its_request_ids_as_a_field(future_rows, caplog):
+    requests = [request(house, n=n) for n, house in enumerate(future_rows[:3])]
+    with caplog.at_level("ERROR", logger="worker.microbatch"):
+        replies = answer(FailingPredictor(), requests)  # type: ignore[arg-type]
+    assert {r.error for r in replies} == {ErrorCode.INTERNAL}
+    (line,) = [r for r in caplog.records if "prediction failed" in r.getMessage()]
+    assert line.request_ids == ["r0", "r1", "r2"]  # what `jq` selects on in the JSON line
