@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 from postgres import Postgres
+from sqlalchemy import Engine
 from stack import REPO, Stack, bundle_key_env, running_stack
 
 # Small limits so that the 413 and chunking behaviour is exercised with small payloads.
@@ -52,6 +53,14 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
         raise
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def owner(postgres: Postgres) -> Iterator[Engine]:
+    """An engine on the module's PostgreSQL as the record's owner (what migrations run as)."""
+    engine = postgres.engine("owner")
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

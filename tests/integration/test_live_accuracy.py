@@ -83,13 +83,6 @@ def service(
         yield running
 
 
-@pytest.fixture(scope="module")
-def owner(postgres: Postgres) -> Iterator[Engine]:
-    engine = postgres.engine("owner")
-    yield engine
-    engine.dispose()
-
-
 def metrics(service: Stack) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     answer = service.http.get(f"{service.api_url}/metrics", timeout=30)
     assert answer.status_code == 200, answer.text

@@ -3,8 +3,6 @@ a real PostgreSQL: the API reads estimates and records sales, the workers write 
 estimates and read sales, and neither may change the schema or the other's data. Only the owner
 (realty, what `realty db upgrade` runs as) migrates."""
 
-from collections.abc import Iterator
-
 import pytest
 from postgres import Postgres
 from sqlalchemy import Engine, text
@@ -22,13 +20,6 @@ GRANTED = {
     (WORKER_ROLE, "estimates"): {"SELECT", "INSERT", "DELETE"},
     (WORKER_ROLE, "sales"): {"SELECT"},
 }
-
-
-@pytest.fixture(scope="module")
-def owner(postgres: Postgres) -> Iterator[Engine]:
-    engine = postgres.engine("owner")
-    yield engine
-    engine.dispose()
 
 
 @pytest.mark.parametrize(("role", "table"), list(GRANTED))

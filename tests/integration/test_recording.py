@@ -79,13 +79,6 @@ def ben(recording: Stack) -> requests.Session:
     return as_key(recording, "ben")
 
 
-@pytest.fixture(scope="module")
-def owner(postgres: Postgres) -> Iterator[Engine]:
-    engine = postgres.engine()
-    yield engine
-    engine.dispose()
-
-
 def on_record(engine: Engine, ids: list[str]) -> dict[str, Any]:
     with engine.connect() as connection:
         rows = connection.execute(select(estimates).where(estimates.c.request_id.in_(ids)))

@@ -38,13 +38,6 @@ def service(tmp_path_factory: pytest.TempPathFactory, postgres: Postgres) -> Ite
 
 
 @pytest.fixture(scope="module")
-def owner(postgres: Postgres) -> Iterator[Engine]:
-    engine = postgres.engine("owner")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def batch_key(service: Stack) -> dict[str, str]:
     return {"Authorization": f"Bearer {service.key('crm-import', Role.BATCH)}"}
 

@@ -50,13 +50,6 @@ def estimate(request_id: str, **values: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def owner(postgres: Postgres) -> Iterator[Engine]:
-    engine = postgres.engine("owner")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
 def api_role(postgres: Postgres) -> Iterator[Engine]:
     """The API's own role: reads estimates, reads and adds sales, nothing more."""
     engine = postgres.engine("api")
