@@ -28,6 +28,7 @@ from api.schemas import (
     json_or_csv_body,
 )
 from shared.model.contract import AS_OF_PATTERN, HOUSE_COLUMNS, MAX_COMPS
+from shared.wire.messages import ESTIMATE_COLUMNS
 
 router = APIRouter(prefix="/v1", tags=["batch"])
 
@@ -41,19 +42,7 @@ _BODY_DOC = json_or_csv_body(
 )
 # A result row as CSV: the amounts of its ranges, the grade, the month, the warnings joined by
 # " | " and, when asked for, the comparable sales as JSON.
-CSV_COLUMNS = (
-    "row",
-    "prediction",
-    "low_80",
-    "high_80",
-    "low_95",
-    "high_95",
-    "confidence",
-    "fsd",
-    "as_of",
-    "warnings",
-    "model_version",
-)
+CSV_COLUMNS = ("row", *ESTIMATE_COLUMNS, "model_version")
 _CSV_RESULTS = (
     ",".join(CSV_COLUMNS)
     + "\n0,352937.55,308000.12,404400.0,284000.5,438600.25,B,0.09,2015-05,,v2\n"

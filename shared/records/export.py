@@ -11,6 +11,7 @@ from sqlalchemy import Engine, RowMapping
 
 from shared.model.contract import HOUSE_COLUMNS
 from shared.records.queries import export_page
+from shared.wire.messages import ESTIMATE_COLUMNS
 
 RECORD_COLUMNS = (
     "request_id",
@@ -21,15 +22,7 @@ RECORD_COLUMNS = (
     "variant",
     "job_id",
     "row",
-    "prediction",
-    "low_80",
-    "high_80",
-    "low_95",
-    "high_95",
-    "confidence",
-    "fsd",
-    "as_of",
-    "warnings",
+    *ESTIMATE_COLUMNS,
 )
 # The house's inputs follow, one column each (empty where a variant does not take the field).
 CSV_COLUMNS = RECORD_COLUMNS + HOUSE_COLUMNS

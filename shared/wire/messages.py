@@ -82,6 +82,21 @@ class Comp(_Message):
     similarity: float = Field(description="0 to 1; 1 = same place, size, rooms, grade and month.")
 
 
+# An estimate as flat columns, in this order: the record's (EstimateRecord, its CSV export) and
+# a batch job's CSV results both write an estimate so.
+ESTIMATE_COLUMNS = (
+    "prediction",
+    "low_80",
+    "high_80",
+    "low_95",
+    "high_95",
+    "confidence",
+    "fsd",
+    "as_of",
+    "warnings",
+)
+
+
 class Estimate(_Message):
     """What a model says about one house, in cents (`shared.model.contract.cents`)."""
 
