@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from houses import MINIMAL_HOUSE
 from postgres import Postgres
 from sqlalchemy import Engine, delete, func, insert, select
 
@@ -18,16 +19,6 @@ from shared.records.schema import estimates, sales
 
 pytestmark = pytest.mark.integration
 
-HOUSE = {
-    "bedrooms": 4,
-    "bathrooms": 1.0,
-    "sqft_living": 1680,
-    "sqft_lot": 5043,
-    "floors": 1.5,
-    "sqft_above": 1680,
-    "sqft_basement": 0,
-    "zipcode": "98118",
-}
 MADE = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
 
@@ -39,7 +30,7 @@ def estimate(request_id: str, **values: Any) -> dict[str, Any]:
         "model_version": "v1",
         "model_kind": "gbm",
         "variant": "full",
-        "house": HOUSE,
+        "house": MINIMAL_HOUSE,
         "prediction": 500_000.0,
         "low_80": 450_000.0,
         "high_80": 550_000.0,
@@ -158,24 +149,24 @@ def test_a_kind_without_months_takes_the_day_the_estimate_was_made(
 
 def test_a_sale_by_the_house_scores_its_latest_estimate(owner: Engine, api_role: Engine) -> None:
     older = estimate("old", created_at=MADE - timedelta(days=3))
-    other = estimate("other", house=HOUSE | {"zipcode": "98103"})
-    newer = estimate("new", house=HOUSE | {"lat": 47.5354, "long": -122.273})
+    other = estimate("other", house=MINIMAL_HOUSE | {"zipcode": "98103"})
+    newer = estimate("new", house=MINIMAL_HOUSE | {"lat": 47.5354, "long": -122.273})
     put(owner, older, newer, other)
     # the house as a CSV gives it: every number a float; more fields than the 8 narrow it
-    given = {k: (float(v) if k != "zipcode" else v) for k, v in HOUSE.items()}
+    given = {k: (float(v) if k != "zipcode" else v) for k, v in MINIMAL_HOUSE.items()}
     done = report(api_role, given | {"lat": 47.5354, "price": 600_000, "date": "2015-03-01"})
     assert (done.sales, done.by_house) == (1, 1)
     with owner.connect() as connection:
         row = connection.execute(select(sales.c.request_id, sales.c.house)).one()
     assert row.request_id == "new"
-    assert row.house == HOUSE | {"lat": 47.5354}
+    assert row.house == MINIMAL_HOUSE | {"lat": 47.5354}
 
 
 def test_a_house_with_no_estimate_and_a_second_sale_of_one_are_refused(
     owner: Engine, api_role: Engine
 ) -> None:
     put(owner, estimate("only"))
-    sold = {**HOUSE, "price": 600_000, "date": "2015-03-01"}
+    sold = {**MINIMAL_HOUSE, "price": 600_000, "date": "2015-03-01"}
     refusals = refused(api_role, sold, sold, {**sold, "sqft_lot": 5044})
     assert [(r.row, r.field, r.reason) for r in refusals] == [
         (1, None, "row 0 already reports the sale of estimate only"),

@@ -7,20 +7,10 @@ from datetime import date
 from typing import Any
 
 import pytest
+from houses import MINIMAL_HOUSE
 
 from shared.model.contract import MINIMAL_FIELDS
 from shared.monitoring.sales import Refusal, Sale, check_rows, csv_rows
-
-HOUSE = {
-    "bedrooms": 4,
-    "bathrooms": 1.0,
-    "sqft_living": 1680,
-    "sqft_lot": 5043,
-    "floors": 1.5,
-    "sqft_above": 1680,
-    "sqft_basement": 0,
-    "zipcode": "98118",
-}
 
 
 def refusals(*rows: Any) -> list[tuple[int, str | None, str]]:
@@ -33,7 +23,13 @@ def test_a_sale_by_request_id_and_one_by_the_house_are_accepted() -> None:
     checked = check_rows(
         [
             {"request_id": "abc-0", "price": 500_000, "date": "2015-05-01"},
-            {**HOUSE, "zipcode": 8118, "price": 450_000.0, "date": "2026-11-29", "lat": 47.5},
+            {
+                **MINIMAL_HOUSE,
+                "zipcode": 8118,
+                "price": 450_000.0,
+                "date": "2026-11-29",
+                "lat": 47.5,
+            },
         ]
     )
     good = checked.sales
@@ -41,7 +37,7 @@ def test_a_sale_by_request_id_and_one_by_the_house_are_accepted() -> None:
     assert good[0] == Sale(0, 500_000.0, date(2015, 5, 1), "abc-0", None)
     # a zipcode sent as a number is read as the API reads it, with its leading zeros
     assert good[1].request_id is None
-    assert good[1].house == {**HOUSE, "zipcode": "08118", "lat": 47.5}
+    assert good[1].house == {**MINIMAL_HOUSE, "zipcode": "08118", "lat": 47.5}
     assert isinstance(good[1].house["bedrooms"], int)  # as the estimate's record holds it
 
 
@@ -79,7 +75,7 @@ def test_an_impossible_date_is_refused(day: Any, reason: str) -> None:
 
 
 def test_a_sale_names_its_estimate_or_its_house_not_both_nor_neither() -> None:
-    both = {"request_id": "abc-0", **HOUSE, "price": 500_000, "date": "2015-05-01"}
+    both = {"request_id": "abc-0", **MINIMAL_HOUSE, "price": 500_000, "date": "2015-05-01"}
     neither = {"price": 500_000, "date": "2015-05-01", "bedrooms": 3}
     found = refusals(both, neither)
     assert found[0] == (0, "request_id", "give the estimate's request_id or the house, not both")
@@ -91,7 +87,7 @@ def test_a_sale_names_its_estimate_or_its_house_not_both_nor_neither() -> None:
 
 def test_house_fields_follow_the_feature_contract() -> None:
     row = {
-        **HOUSE,
+        **MINIMAL_HOUSE,
         "zipcode": "9811",
         "bedrooms": 2.5,
         "sqft_living": 50,
