@@ -18,6 +18,7 @@ from redis import asyncio as aioredis
 from api.access_log import KEY_NAME_SCOPE_KEY
 from api.errors import ForbiddenError, UnauthorizedError, UnsupportedMediaTypeError
 from api.outbox import Sender
+from shared.scrape_token import bearer
 from shared.settings import Settings
 from shared.wire import names
 from shared.wire.api_keys import KeyRecord, Role, matches, parse
@@ -72,13 +73,8 @@ class Authenticator:
 
 
 def presented(authorization: str | None, x_api_key: str | None) -> str | None:
-    """The key a request presents, by either header (Authorization wins)."""
-    if authorization:
-        scheme, _, credentials = authorization.partition(" ")
-        if scheme.lower() == "bearer":
-            return credentials.strip()
-        return None
-    return x_api_key
+    """The key a request presents, by either header (Authorization wins, Bearer only)."""
+    return bearer(authorization) if authorization else x_api_key
 
 
 def is_json(content_type: str) -> bool:
