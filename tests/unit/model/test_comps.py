@@ -107,6 +107,18 @@ def test_zero_comps_cost_nothing_and_ten_is_the_most() -> None:
     assert len(comps) == MAX_COMPS
 
 
+def _as_estimates(
+    source: ComparableSales, market: MarketIndex, later: pd.DataFrame, variant: str
+) -> tuple[float, list]:
+    """The share of `later` sales that the median of 5 comps' moved prices lands within 15 %
+    of (priced as of the latest month `market` learned), and the comps."""
+    houses = later[list(GBM.variant_request_fields(variant))]
+    comps = source.find(houses, market.last_month, 5, market)
+    estimate = np.array([np.median([c.price_as_of for c in row]) for row in comps])
+    actual = later["price"].to_numpy()
+    return float((np.abs(estimate - actual) / actual <= 0.15).mean()), comps
+
+
 @pytest.mark.parametrize("variant", ["full", "minimal"])
 def test_comps_of_the_earlier_sales_price_the_later_ones_within_15_percent(
     holdout: tuple[ComparableSales, MarketIndex, pd.DataFrame], variant: str
@@ -116,11 +128,7 @@ def test_comps_of_the_earlier_sales_price_the_later_ones_within_15_percent(
     full rule and by the minimal one (its own zipcode, no coordinates)."""
     source, market, later = holdout
     assert len(later) == 4752
-    houses = later[list(GBM.variant_request_fields(variant))]
-    comps = source.find(houses, market.last_month, 5, market)
-    estimate = np.array([np.median([c.price_as_of for c in row]) for row in comps])
-    actual = later["price"].to_numpy()
-    within = (np.abs(estimate - actual) / actual <= 0.15).mean()
+    within, comps = _as_estimates(source, market, later, variant)
     assert within >= 0.60, within
     later_dates = {f"{d[:4]}-{d[4:6]}-{d[6:8]}" for d in later["date"]}
     assert not later_dates & {c.sale_date for row in comps for c in row}  # no future sale cited
@@ -148,14 +156,6 @@ def test_comps_round_trip_through_plain_arrays(tmp_path: Path) -> None:
     assert loaded.ids.dtype == np.int64
 
 
-def _within_15(source: ComparableSales, market: MarketIndex, later: pd.DataFrame) -> float:
-    houses = later[list(GBM.variant_request_fields("minimal"))]
-    comps = source.find(houses, market.last_month, 5, market)
-    estimate = np.array([np.median([c.price_as_of for c in row]) for row in comps])
-    actual = later["price"].to_numpy()
-    return float((np.abs(estimate - actual) / actual <= 0.15).mean())
-
-
 def test_the_minimal_rule_s_lot_and_above_ground_terms_were_chosen_on_training_sales(
     sales: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -166,9 +166,9 @@ def test_the_minimal_rule_s_lot_and_above_ground_terms_were_chosen_on_training_s
     earlier = sales[sales["date"] < CUTOFF]
     fit, held = earlier[earlier["date"] < "20141201"], earlier[earlier["date"] >= "20141201"]
     market = MarketIndex.fit(fit)
-    with_terms = _within_15(ComparableSales.fit(fit), market, held)
+    with_terms, _ = _as_estimates(ComparableSales.fit(fit), market, held, "minimal")
     monkeypatch.setattr(comps, "LOT_UNIT", np.inf)
     monkeypatch.setattr(comps, "ABOVE_UNIT", np.inf)
-    without = _within_15(ComparableSales.fit(fit), market, held)
+    without, _ = _as_estimates(ComparableSales.fit(fit), market, held, "minimal")
     print(f"within 15 %: {without:.1%} without the terms, {with_terms:.1%} with them")
     assert with_terms > without + 0.02
