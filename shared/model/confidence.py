@@ -10,6 +10,14 @@ and wider than needed in between (docs/model_report.md measures both). sigma is 
 flattered by sigma having seen the residual it scales. Linear: at serving time it is one small
 matrix product.
 
+Price bands (RANGE_BANDS): sigma alone still left the ranges short for homes that *sell* below
+$300k or above $1M (an estimate is pulled toward the middle, so the homes that end up at the
+extremes are the ones it missed most), and agents read coverage by sale price. An estimate
+cannot know its sale price, so each band's quantile is taken from the training sales that sold
+in that band (never narrower than the one for all sales; the overall one for a band with
+fewer than MIN_BAND_SALES) and applied to the estimates that fall
+in it. docs/model_report.md measures coverage per sale-price band and per grade.
+
 FSD is the half-width (in log price, ≈ a fraction of the estimate) of the home's 68 % range: the
 sale lands within ±FSD of the estimate about 68 % of the time, the industry's meaning. The
 grade is read off the FSD (GRADE_FSD): A below 0.08, B below 0.12, C below 0.18, D otherwise;
@@ -27,6 +35,12 @@ from shared.model.contract import GRADE_FSD, LAST_GRADE
 
 INTERVAL_LEVELS = (0.80, 0.95)
 FSD_LEVEL = 0.68
+# Estimate bands (dollars at the reference month) with a quantile of their own: below $300k,
+# $300k-$1M, from $1M, the report's bands where one quantile fell short (module docstring).
+RANGE_BANDS = (300_000.0, 1_000_000.0)
+# Fewer training sales than this in a band and it takes the overall quantile: a handful of
+# sales would give the 95 % range their largest miss.
+MIN_BAND_SALES = 100
 GRADES = (*(g for g, _ in GRADE_FSD), LAST_GRADE)
 # Inputs of the difficulty model per variant, read from the estimator's matrix; those in
 # _LOGGED are taken as logarithms (effects proportional to size).
@@ -83,8 +97,10 @@ class Difficulty:
 
     inputs: tuple[str, ...]
     weights: tuple[float, ...]
-    # {"80": q, "95": q, "68": q}: multiples of sigma.
-    quantiles: dict[str, float]
+    # The price bands' edges (RANGE_BANDS when fitted) and, per level ("80", "95", "68"), one
+    # multiple of sigma per band: below the first edge, between, from the last.
+    band_edges: tuple[float, ...]
+    quantiles: dict[str, tuple[float, ...]]
 
     @classmethod
     def fit(
@@ -110,10 +126,18 @@ class Difficulty:
         for fit_rows, apply_rows in folds:
             sigma[apply_rows] = np.exp(design[apply_rows] @ solve(fit_rows))
         scores = residual / sigma
-        levels = (*INTERVAL_LEVELS, FSD_LEVEL)
-        quantiles = {f"{round(lv * 100)}": conformal_quantile(scores, lv) for lv in levels}
+        sold_in = np.searchsorted(RANGE_BANDS, actual, side="right")
+        quantiles = {}
+        for level in (*INTERVAL_LEVELS, FSD_LEVEL):
+            overall = conformal_quantile(scores, level)
+            quantiles[f"{round(level * 100)}"] = tuple(
+                max(overall, conformal_quantile(scores[sold_in == band], level))
+                if np.count_nonzero(sold_in == band) >= MIN_BAND_SALES
+                else overall
+                for band in range(len(RANGE_BANDS) + 1)
+            )
         weights = solve(np.arange(len(actual)))
-        return cls(inputs, tuple(float(w) for w in weights), quantiles)
+        return cls(inputs, tuple(float(w) for w in weights), RANGE_BANDS, quantiles)
 
     def sigma(self, matrix: pd.DataFrame, prices: np.ndarray) -> np.ndarray:
         """The expected |log residual| scale of each row. Its inputs are taken by position
@@ -128,17 +152,31 @@ class Difficulty:
         `prices` (the reference month's, which the model was calibrated on), so moving an
         estimate to another month moves its range with it, its width in percent unchanged."""
         sigma = self.sigma(matrix, prices)
+        band = np.searchsorted(self.band_edges, prices, side="right")
+
+        def half(level: str) -> np.ndarray:
+            return np.asarray(self.quantiles[level])[band] * sigma
+
         shown = prices * math.exp(shift)
         ranges = {}
         for level in ("80", "95"):
-            half = self.quantiles[level] * sigma
-            ranges[level] = (shown * np.exp(-half), shown * np.exp(half))
-        fsd = self.quantiles["68"] * sigma
+            ranges[level] = (shown * np.exp(-half(level)), shown * np.exp(half(level)))
+        fsd = half("68")
         return Uncertainty(fsd, grade(fsd), ranges)
 
     def spec(self) -> dict[str, Any]:
-        return {"inputs": self.inputs, "weights": self.weights, "quantiles": self.quantiles}
+        return {
+            "inputs": self.inputs,
+            "weights": self.weights,
+            "band_edges": self.band_edges,
+            "quantiles": self.quantiles,
+        }
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> Self:
-        return cls(tuple(spec["inputs"]), tuple(spec["weights"]), spec["quantiles"])
+        return cls(
+            tuple(spec["inputs"]),
+            tuple(spec["weights"]),
+            tuple(spec["band_edges"]),
+            {level: tuple(q) for level, q in spec["quantiles"].items()},
+        )

@@ -361,9 +361,9 @@ class GbmModel:
     index they were trained against and the sales they can cite as comparables."""
 
     KIND: ClassVar[str] = GBM.name
-    # 4: comparable sales with lot size and above-ground area (3: without; 2: no market index,
-    # comparable sales or difficulty models).
-    FORMAT: ClassVar[int] = 4
+    # 5: range quantiles per price band (4: one for all homes; 3: comparable sales without lot
+    # size and above-ground area; 2: no market index, comparable sales or difficulty models).
+    FORMAT: ClassVar[int] = 5
 
     variants: dict[str, GbmVariant]
     market: MarketIndex

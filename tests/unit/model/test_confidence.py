@@ -1,11 +1,13 @@
 """Ranges that fit the home (shared/model/confidence.py): normalized conformal ranges, wider
 where the difficulty model expects larger errors, with the FSD and a grade read off it."""
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from shared.model.confidence import GRADE_FSD, Difficulty, grade
+from shared.model.confidence import GRADE_FSD, MIN_BAND_SALES, RANGE_BANDS, Difficulty, grade
 
 
 def _residuals(n: int = 4000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -67,3 +69,55 @@ def test_the_difficulty_model_round_trips_through_json() -> None:
     matrix, actual, predicted = _residuals(n=500)
     difficulty = Difficulty.fit(("hard", "other"), matrix, actual, predicted, _folds(500))
     assert Difficulty.from_spec(difficulty.spec()) == difficulty
+
+
+def _shrunk_toward_the_middle(
+    n: int = 20_000, seed: int = 1
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Sale prices from $100k to $3M and estimates pulled 20 % toward the middle ($500k) in log
+    price, as a model's are: the homes that sell at the extremes are the ones it misses most."""
+    rng = np.random.default_rng(seed)
+    actual = np.exp(rng.normal(np.log(500_000), 0.5, n))
+    predicted = np.exp(np.log(500_000) + 0.8 * (np.log(actual) - np.log(500_000)))
+    predicted *= np.exp(rng.normal(0, 0.08, n))
+    return pd.DataFrame({"other": rng.normal(size=n)}), actual, predicted
+
+
+def _coverage_by_sale_band(
+    difficulty: Difficulty, matrix: pd.DataFrame, actual: np.ndarray, predicted: np.ndarray
+) -> list[float]:
+    low, high = difficulty.uncertainty(matrix, predicted, 0.0).ranges["80"]
+    inside = (actual >= low) & (actual <= high)
+    band = np.searchsorted(RANGE_BANDS, actual, side="right")
+    return [inside[band == b].mean() for b in range(len(RANGE_BANDS) + 1)]
+
+
+def test_each_price_band_gets_a_quantile_from_the_sales_that_sold_in_it() -> None:
+    matrix, actual, predicted = _shrunk_toward_the_middle()
+    fit_rows, test_rows = np.arange(10_000), np.arange(10_000, 20_000)
+    difficulty = Difficulty.fit(
+        ("other",), matrix.iloc[fit_rows], actual[fit_rows], predicted[fit_rows], _folds(10_000)
+    )
+    banded = _coverage_by_sale_band(
+        difficulty, matrix.iloc[test_rows], actual[test_rows], predicted[test_rows]
+    )
+    one_quantile = replace(
+        difficulty, quantiles={k: (min(q),) * len(q) for k, q in difficulty.quantiles.items()}
+    )
+    single = _coverage_by_sale_band(
+        one_quantile, matrix.iloc[test_rows], actual[test_rows], predicted[test_rows]
+    )
+    # One quantile for all falls short at both ends; a quantile per band holds them near 80 %.
+    assert single[0] < 0.75 and single[-1] < 0.75
+    assert banded[0] == pytest.approx(0.80, abs=0.05)
+    assert banded[-1] == pytest.approx(0.80, abs=0.05)
+    for level, quantiles in difficulty.quantiles.items():  # never narrower than the overall one
+        assert min(quantiles) == quantiles[1], level
+
+
+def test_a_band_with_too_few_training_sales_takes_the_overall_quantile() -> None:
+    matrix, actual, predicted = _residuals(n=1000)  # near $500k: a few below $300k, none >$1M
+    assert 0 < np.count_nonzero(actual < RANGE_BANDS[0]) < MIN_BAND_SALES
+    difficulty = Difficulty.fit(("hard", "other"), matrix, actual, predicted, _folds(1000))
+    for quantiles in difficulty.quantiles.values():
+        assert quantiles[0] == quantiles[1] == quantiles[2]

@@ -195,7 +195,10 @@ def test_manifest_records_variants_ranges_and_the_lightgbm_version(
     assert set(variants) == {"full", "minimal"}
     assert variants["minimal"]["request_fields"] == list(MINIMAL_FIELDS)
     assert variants["full"]["ranges"]["sqft_living"][1] >= 10_000
-    assert set(variants["full"]["difficulty"]["quantiles"]) == {"80", "95", "68"}
+    difficulty = variants["full"]["difficulty"]
+    assert set(difficulty["quantiles"]) == {"80", "95", "68"}
+    bands = len(difficulty["band_edges"]) + 1
+    assert all(len(q) == bands for q in difficulty["quantiles"].values())
     assert manifest.as_of_months == ["2014-05", "2015-05"]  # what the API checks as_of by
     assert manifest.request_fields == list(GBM.request_fields)
     assert manifest.input_features == variants["full"]["features"]
