@@ -66,6 +66,10 @@ AVM_METRICS = ("median_ape", "within_5pct", "within_10pct", "within_20pct", "ove
 # The issue's targets on the date-ordered holdout and its floor on the client split.
 AVM_TARGETS = {"median_ape": 0.08, "within_10pct": 0.58, "within_20pct": 0.84}
 CLIENT_FLOOR = {"r2": 0.915, "mae": 61_000}
+# The ranges' coverage targets: off their level by at most this much over all held-out homes,
+# and in every sale-price band (PRICE_BANDS).
+COVERAGE_OVERALL = 0.02
+COVERAGE_PER_BAND = 0.05
 COMPS_SHOWN = 5  # comps per home in the held-out comps test
 COMPS_WITHIN = 0.15
 TEMPORAL_CUTOFF = "2015-03-01"
