@@ -10,8 +10,10 @@ FLOWER_PORT ?= 5555
 # measures as C, and the fastest measured on 2 cores (C/B at 64 clients 5.8-6.2 with two API
 # processes against 4.7-5.3 with one, four runs each, as issue 15 reports them; docs/performance.md
 # has this release's run). Above 4 cores, measure before raising them (memory: each pool process
-# loads the bundle; PostgreSQL: each API process may hold up to 10 connections).
-CORES := $(shell n=$$(nproc 2>/dev/null || echo 2); [ $$n -gt 4 ] && n=4; echo $$n)
+# loads the bundle; PostgreSQL: each API process may hold up to 10 connections). Counted as the
+# containers count them (shared/cores.py: CPU affinity and cgroup quota; standard library only,
+# so it runs before the virtualenv exists).
+CORES := $(shell $(PYTHON) -m shared.cores 2>/dev/null || echo 2)
 API_WORKERS ?= $(CORES)
 WORKER_CONCURRENCY ?= $(CORES)
 # The record of estimates (PostgreSQL, from the pgserver wheel: scripts/postgres_server.py).

@@ -4,13 +4,14 @@ One module so that the API, the workers, training and the tests agree on paths, 
 timeouts; each default is chosen on purpose and the reason sits next to it.
 """
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.cores import usable_cores
 
 
 class Settings(BaseSettings):
@@ -68,7 +69,20 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = 60
     task_soft_time_limit_s: int = 20
     task_time_limit_s: int = 30
-    worker_concurrency: int = 1
+    worker_concurrency: int = Field(
+        default_factory=usable_cores,
+        ge=1,
+        description="Processes of each worker when `--concurrency` is not given: one per core "
+        "this process may use, at most 4 (shared/cores.py: its CPU affinity and cgroup quota, "
+        "so a container counts its own `cpus:` limit), the layout `make run` starts. Empty "
+        "counts as unset (docker-compose.yml's `${WORKER_CONCURRENCY:-}`).",
+    )
+
+    @field_validator("worker_concurrency", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return usable_cores() if value == "" else value
+
     # Heartbeats tell the API which versions have a live, warm worker.
     heartbeat_interval_s: float = 2.0
     heartbeat_ttl_s: float = 10.0
@@ -85,12 +99,12 @@ class Settings(BaseSettings):
     # Micro-batching of single predictions (worker/microbatch.py).
     microbatch_max_size: int = Field(64, description="Most requests answered by one model call.")
     microbatchers: int = Field(
-        default_factory=lambda: max(1, (os.cpu_count() or 1) // 2),
+        default_factory=lambda: max(1, usable_cores() // 2),
         ge=1,
         description="Pool processes of each worker that answer single predictions; the others "
-        "take batch-job chunks only. Default: half this machine's cores, at least one: on 2 "
-        "cores one micro-batcher answered more than two, at less CPU a request "
-        "(docs/operations.md, Tuning).",
+        "take batch-job chunks only. Default: half the cores this process may use (its "
+        "container's, shared/cores.py), at least one: on 2 cores one micro-batcher answered "
+        "more than two, at less CPU a request (docs/operations.md, Tuning).",
     )
     microbatch_max_wait_ms: float = Field(
         0.0,

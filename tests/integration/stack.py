@@ -205,7 +205,8 @@ class Stack:
         return len(nodes) if name is None else sum(1 for n in nodes if n.endswith(f"@{name}"))
 
     def start_api(self) -> Process:
-        argv = [sys.executable, "-m", "api", "--factory", "api.main:create_app"]
+        # One process, as the tests were written for (`python -m api` alone starts one per core).
+        argv = [sys.executable, "-m", "api", "--factory", "api.main:create_app", "--workers", "1"]
         argv += ["--host", "127.0.0.1", "--port", str(self.api_port), "--log-level", "warning"]
         env = self.env | self.role_env("api")
         self.api_proc = Process("api", argv, env, self.workdir / "api.log").start()

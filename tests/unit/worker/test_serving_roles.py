@@ -21,6 +21,6 @@ def test_the_first_pool_processes_run_a_micro_batcher(
 def test_by_default_half_the_cores_answer_singles_and_never_none(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for cores, expected in [(1, 1), (2, 1), (8, 4)]:
-        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
+    for cores, expected in [(1, 1), (2, 1), (4, 2)]:
+        monkeypatch.setattr("shared.settings.usable_cores", lambda cores=cores: cores)
         assert Settings().microbatchers == expected
