@@ -118,6 +118,25 @@ def test_every_service_has_memory_cpu_and_process_limits(name: str) -> None:
     assert int(limits["pids"]) > 0
 
 
+def test_api_and_worker_start_make_runs_layout_from_their_own_cpu_limit() -> None:
+    """No process count is fixed: unset, API_WORKERS and WORKER_CONCURRENCY reach the
+    containers empty, and `python -m api` and the pool start one process per core the container
+    may use (shared/cores.py), which its `cpus:` limit sets; a whole number of cores, so that no
+    process is left a fraction of one. One worker replica: `make run`'s single pool (a second
+    replica on 2 cores measured slower)."""
+    api, worker = services()["api"], services()["worker"]
+    assert defaulted(api["environment"]["UVICORN_WORKERS"]) == ""
+    assert defaulted(worker["environment"]["REALTY_WORKER_CONCURRENCY"]) == ""
+    lines = (REPO / "Dockerfile.api").read_text().splitlines()
+    assert "--workers" not in json.loads(
+        next(line for line in lines if line.startswith("CMD "))[4:]
+    )
+    for service in (api, worker):
+        cpus = float(service["deploy"]["resources"]["limits"]["cpus"])
+        assert cpus == int(cpus) >= 2
+    assert worker["deploy"]["replicas"] == 1
+
+
 def test_the_writable_tmpfs_is_small_and_executes_nothing() -> None:
     for name in TMPFS:
         for entry in services()[name]["tmpfs"]:
