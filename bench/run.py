@@ -43,6 +43,7 @@ from bench.procs import (
     rss_kib,
     tree_cpu,
 )
+from shared.cores import usable_cores
 from shared.model.bundles import latest_version, read_manifest
 from shared.model.signing import signing_key
 from shared.records.database import sync_engine
@@ -145,7 +146,8 @@ class Bench:
         self.args = args
         self.workdir = workdir
         self.procs = Processes(workdir / "logs")
-        self.cores = os.cpu_count() or 1
+        # B's and C's processes: as many as `make run` starts (shared/cores.py).
+        self.cores = usable_cores()
         self.rows = load_rows()
         self.bodies = workdir / "bodies.jsonl"
         self.bodies.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
@@ -531,7 +533,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--api-workers",
         type=int,
-        default=int(os.environ.get("API_WORKERS", min(len(os.sched_getaffinity(0)), 4))),
+        default=int(os.environ.get("API_WORKERS") or usable_cores()),
         help="uvicorn processes of the service's API in case C (default: $API_WORKERS, else one "
         "per core up to 4: make run's default, the Makefile's CORES)",
     )
@@ -576,7 +578,7 @@ def cli(argv: list[str] | None = None) -> None:
         bench.results["meta"] = {
             "command": command,
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            "cores": bench.cores,
+            "cores": os.cpu_count() or 1,
             "platform": f"{platform.system()} {platform.release()}, Python "
             f"{platform.python_version()}",
             "load_before": load_average(),

@@ -24,7 +24,9 @@ PROC_CGROUP = Path("/proc/self/cgroup")
 def usable_cores(
     cap: int = MAX_CORES, root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP
 ) -> int:
-    cores = len(os.sched_getaffinity(0))
+    # Linux only; elsewhere (a developer's macOS) the machine's count is the best there is.
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
     quota = cpu_quota(root, proc_cgroup)
     if quota is not None:
         cores = min(cores, math.ceil(quota))
@@ -49,6 +51,8 @@ def group_dirs(root: Path, proc_cgroup: Path) -> list[Path]:
         return [root]
     dirs: list[Path] = []
     for line in lines:
+        if line.count(":") < 2:  # not a cgroup line: no quota read from it
+            continue
         _, controllers, path = line.split(":", 2)
         if controllers == "":
             base = root
@@ -58,7 +62,7 @@ def group_dirs(root: Path, proc_cgroup: Path) -> list[Path]:
             continue
         parts = PurePosixPath(path).parts[1:]
         dirs += [base.joinpath(*parts[:depth]) for depth in range(len(parts), -1, -1)]
-    return dirs
+    return dirs or [root]
 
 
 def quota_in(group: Path) -> float | None:
@@ -72,9 +76,14 @@ def quota_in(group: Path) -> float | None:
             period = (group / "cpu.cfs_period_us").read_text().strip()
         except OSError:
             return None
+    except ValueError:  # not "QUOTA PERIOD": read as no quota rather than refuse to start
+        return None
     if quota in ("max", "-1"):
         return None
-    return int(quota) / int(period)
+    try:
+        return int(quota) / int(period)
+    except (ValueError, ZeroDivisionError):
+        return None
 
 
 if __name__ == "__main__":

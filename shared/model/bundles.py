@@ -32,7 +32,8 @@ from shared.monitoring.profile import TrainingProfile
 # How a kind's files are written, per kind (`Model.FORMAT`): 1, one joblib pickle of the model
 # objects (no longer read); 2, each kind's plain files; 3 (gbm), plus the market index, the
 # comparable sales and the ranges' difficulty model; 4 (gbm), the comparable sales with lot size
-# and above-ground area, the index with its reference month. A bundle of another format than
+# and above-ground area, the index with its reference month; 5 (gbm), a range quantile per price
+# band (shared/model/confidence.py, RANGE_BANDS). A bundle of another format than
 # its kind's is listed but not served: `realty train` writes a servable one beside it.
 DEMOGRAPHICS_FILE = "demographics.csv"
 MANIFEST_FILE = "manifest.json"

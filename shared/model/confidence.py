@@ -15,8 +15,8 @@ $300k or above $1M (an estimate is pulled toward the middle, so the homes that e
 extremes are the ones it missed most), and agents read coverage by sale price. An estimate
 cannot know its sale price, so each band's quantile is taken from the training sales that sold
 in that band (never narrower than the one for all sales; the overall one for a band with
-fewer than MIN_BAND_SALES) and applied to the estimates that fall
-in it. docs/model_report.md measures coverage per sale-price band and per grade.
+fewer than MIN_BAND_SALES) and applied to the estimates that fall in it. An approximation, not
+a guarantee per band: docs/model_report.md measures coverage per sale-price band and per grade.
 
 FSD is the half-width (in log price, ≈ a fraction of the estimate) of the home's 68 % range: the
 sale lands within ±FSD of the estimate about 68 % of the time, the industry's meaning. The
@@ -160,7 +160,8 @@ class Difficulty:
         shown = prices * math.exp(shift)
         ranges = {}
         for level in ("80", "95"):
-            ranges[level] = (shown * np.exp(-half(level)), shown * np.exp(half(level)))
+            width = half(level)
+            ranges[level] = (shown * np.exp(-width), shown * np.exp(width))
         fsd = half("68")
         return Uncertainty(fsd, grade(fsd), ranges)
 

@@ -627,40 +627,38 @@ def _coverage_by_band(bands: list[dict[str, Any]]) -> str:
 
 
 def _band_coverage_caveat(bands: list[dict[str, Any]]) -> str:
-    """The bands where a range misses its promise by more than 5 points, if any."""
-
-    def off(short: bool) -> list[str]:
-        return [
-            f"{b['band']} ({level} % range held {_pct(b['gbm_coverage'][level], 1)} of "
-            f"{b['rows']} homes)"
-            for b in bands
-            for level in ("80", "95")
-            if (
-                int(level) / 100 - b["gbm_coverage"][level]
-                if short
-                else b["gbm_coverage"][level] - int(level) / 100
-            )
-            > COVERAGE_PER_BAND
-        ]
-
-    short, wide = off(short=True), off(short=False)
-    if not short and not wide:
-        return (
-            "Every price band's coverage of the improved model is within 5 points of what its "
-            "ranges promise."
-        )
+    """Per model, the bands whose range held more than COVERAGE_PER_BAND fewer sales than it
+    promises (a looser guide there) or more (wider than it needs to be), if any."""
+    points = f"{COVERAGE_PER_BAND * 100:.0f} points"
     said = []
-    if short:
-        said.append(
-            "Bands where the improved model's range held more than 5 points fewer sales than it "
-            "promises: " + "; ".join(short) + ". Tell clients there that the range is a looser "
-            "guide."
-        )
-    if wide:
-        said.append(
-            "Bands where it held more than 5 points more than promised (wider than it needs to "
-            "be): " + "; ".join(wide) + "."
-        )
+    for column, model in (
+        ("gbm_coverage", NAMES["gbm"]),
+        ("gbm_minimal_coverage", NAMES["gbm_minimal"]),
+    ):
+
+        def off(sign: int, column: str = column) -> list[str]:
+            return [
+                f"{b['band']} ({level} % range held {_pct(b[column][level], 1)} of "
+                f"{b['rows']} homes)"
+                for b in bands
+                for level in ("80", "95")
+                if sign * (b[column][level] - int(level) / 100) > COVERAGE_PER_BAND
+            ]
+
+        short, wide = off(-1), off(+1)
+        if short:
+            said.append(
+                f"Bands where the {model}'s range held more than {points} fewer sales than it "
+                f"promises: {'; '.join(short)}. Tell clients there that the range is a looser "
+                "guide."
+            )
+        if wide:
+            said.append(
+                f"Bands where the {model}'s range held more than {points} more than it promises "
+                f"(wider than it needs to be): {'; '.join(wide)}."
+            )
+    if not said:
+        return f"Every price band's coverage is within {points} of what the ranges promise."
     return " ".join(said)
 
 

@@ -252,7 +252,8 @@ def train_gbm(settings: Settings, sales_before: str | None = None) -> Manifest:
         "trees learn prices moved to its latest month",
         intervals="normalized split-conformal: a linear difficulty model on 5-fold "
         "out-of-fold |log residuals| of the training split (repeat sales of a house in one "
-        "fold), shared/model/confidence.py",
+        "fold), one quantile per price band of the estimate from the training sales that "
+        "sold in it (RANGE_BANDS), shared/model/confidence.py",
         comparables="the training sales (shared/model/comps.py)",
         variants={
             name: {

@@ -91,10 +91,32 @@ def test_no_cgroup_information_leaves_the_affinity(tmp_path: Path, cpus) -> None
     assert usable_cores(root=tmp_path / "none", proc_cgroup=tmp_path / "none" / "cgroup") == 2
 
 
+def test_files_a_kernel_would_not_write_are_read_as_no_quota(tmp_path: Path, cpus) -> None:
+    """Settings() counts the cores: a surprise in /sys or /proc must not stop a service."""
+    cpus(2)
+    write(tmp_path / "cgroup/cpu.max", "garbage\n")
+    assert cores(tmp_path, "0::/\n") == 2
+    write(tmp_path / "cgroup/cpu.max", "100000 0\n")
+    assert cores(tmp_path, "0::/\n") == 2
+    write(tmp_path / "cgroup/cpu.max", "100000 100000\n")
+    assert cores(tmp_path, "not a cgroup line\n0::/\n") == 1
+    assert cores(tmp_path, "") == 1  # nothing listed: the mount's root, its quota
+
+
+def test_without_sched_getaffinity_the_machines_count_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS and Windows have no CPU affinity call."""
+    monkeypatch.delattr(os, "sched_getaffinity")
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert usable_cores(root=tmp_path / "none", proc_cgroup=tmp_path / "none" / "cgroup") == 3
+
+
 def test_the_module_prints_the_count_for_the_makefile() -> None:
-    """`python3 -m shared.cores`: the system Python, before the virtualenv exists."""
+    """`python3 -m shared.cores`: the system Python, before the virtualenv exists (-S: no
+    site-packages, so an import beyond the standard library fails here)."""
     printed = subprocess.run(
-        [sys.executable, "-m", "shared.cores"],
+        [sys.executable, "-S", "-m", "shared.cores"],
         cwd=REPO,
         capture_output=True,
         text=True,
