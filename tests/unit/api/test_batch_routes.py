@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from fake_jobs import succeeded
 
-from shared.wire.messages import PriceRange
+from api.routes.batch import status_json
+from api.schemas import BatchRowResult, BatchStatus
+from shared.wire.messages import Comp, PriceRange
 
 
 def as_csv(rows: list[dict[str, Any]]) -> str:
@@ -167,3 +169,53 @@ def test_a_month_the_model_does_not_know_is_a_422_naming_its_months(client, fake
     answer = client.post("/v1/batch?as_of=2016-01", json={"rows": [house]})
     assert answer.status_code == 422
     assert "2014-05 to 2015-05" in answer.json()["detail"][0]["msg"]
+
+
+def _status_with(rows: int) -> BatchStatus:
+    comp = Comp(
+        id="1",
+        sale_date="2015-03-01",
+        price=400_000.0,
+        price_as_of=410_000.0,
+        distance_miles=None,
+        bedrooms=3,
+        bathrooms=2.5,
+        sqft_living=1_800,
+        grade=7,
+        similarity=0.9,
+    )
+    results = [
+        BatchRowResult(
+            row=i,
+            prediction=350_000.0 + i,
+            model_version="v4",
+            interval_80=PriceRange(low=300_000.0, high=400_000.5) if i % 3 else None,
+            confidence="B" if i % 2 else None,
+            fsd=0.1234 if i % 2 else None,
+            as_of="2015-05",
+            warnings=['sqft_lot 1e+06 is "above"'] if i % 7 == 0 else [],
+            comps=[comp] if i % 5 == 0 else [],
+        )
+        for i in range(rows)
+    ]
+    return BatchStatus(
+        job_id="j",
+        status="succeeded",
+        model_version="v4",
+        rows_total=rows,
+        rows_done=rows,
+        created_at="2026-11-29T00:00:00Z",
+        expires_in_s=10,
+        comps=1,
+        results=results,
+    )
+
+
+@pytest.mark.parametrize("rows", [0, 1, 999, 1_000, 2_501])
+def test_a_status_is_written_in_slices_exactly_as_pydantic_writes_it_whole(rows):
+    """Sliced so that no single call holds the GIL (and the event loop) for a whole job."""
+    status = _status_with(rows)
+    assert status_json(status) == status.model_dump_json().encode()
+    assert status_json(status.model_copy(update={"results": None})) == (
+        status.model_copy(update={"results": None}).model_dump_json().encode()
+    )
