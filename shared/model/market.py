@@ -19,6 +19,7 @@ refresh` writes that as a new bundle version with the same trees. Months are han
 """
 
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any, Self
 
 import numpy as np
@@ -46,6 +47,11 @@ def month_key(year: int, month: int) -> int:
 
 def month_label(key: int) -> str:
     return f"{key // 12:04d}-{key % 12 + 1:02d}"
+
+
+def month_start(key: int) -> date:
+    """The first day of month `key`: where a query for that month's sales starts."""
+    return date(key // 12, key % 12 + 1, 1)
 
 
 def sale_months(sales: pd.DataFrame) -> np.ndarray:

@@ -10,7 +10,6 @@ record traceable to the exact index it used, and rolls out like any other.
 """
 
 from dataclasses import replace
-from datetime import date
 from typing import Any
 
 import numpy as np
@@ -20,7 +19,14 @@ from sqlalchemy import Engine, func, select
 from shared.model.bundles import Bundle, write_bundle
 from shared.model.contract import GBM, TARGET, ZIPCODE
 from shared.model.kinds import gbm
-from shared.model.market import MIN_MONTH_SALES, MarketIndex, month_label, sale_dates, sale_months
+from shared.model.market import (
+    MIN_MONTH_SALES,
+    MarketIndex,
+    month_label,
+    month_start,
+    sale_dates,
+    sale_months,
+)
 from shared.model.signing import signing_key
 from shared.records.schema import estimates, sales
 from shared.settings import Settings
@@ -75,8 +81,6 @@ def _sales_on_record(after_month: int) -> Any:
     estimated for and that estimate's variant. Once an estimate is purged (retention), its
     variant is None and its house is the sale's own if it was matched by the house's fields,
     else None (such a sale is left out)."""
-    following = after_month + 1
-    first_day = date(following // 12, following % 12 + 1, 1)
     return (
         select(
             sales.c.price,
@@ -85,7 +89,7 @@ def _sales_on_record(after_month: int) -> Any:
             estimates.c.variant,
         )
         .select_from(sales.outerjoin(estimates, sales.c.request_id == estimates.c.request_id))
-        .where(sales.c.sale_date >= first_day)
+        .where(sales.c.sale_date >= month_start(after_month + 1))
     )
 
 

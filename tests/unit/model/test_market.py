@@ -1,11 +1,20 @@
 """Today's market (shared/model/market.py): a monthly index learned from training sales only,
 as-of months, and AsOfError for months the bundle does not know."""
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from shared.model.market import AsOfError, MarketIndex, month_key, month_label, sale_months
+from shared.model.market import (
+    AsOfError,
+    MarketIndex,
+    month_key,
+    month_label,
+    month_start,
+    sale_months,
+)
 
 TEMPORAL_CUTOFF = "20150301"
 
@@ -42,6 +51,7 @@ def _sales(n: int = 6000, rise: float = 0.02, seed: int = 0) -> pd.DataFrame:
 
 def test_months_are_integers_shown_as_year_month() -> None:
     assert month_label(month_key(2015, 2)) == "2015-02"
+    assert month_start(month_key(2014, 12) + 1) == date(2015, 1, 1)
     assert sale_months(pd.DataFrame({"date": ["20141013T000000"]}))[0] == month_key(2014, 10)
 
 
