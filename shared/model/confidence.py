@@ -127,14 +127,14 @@ class Difficulty:
             sigma[apply_rows] = np.exp(design[apply_rows] @ solve(fit_rows))
         scores = residual / sigma
         sold_in = np.searchsorted(RANGE_BANDS, actual, side="right")
+        # Each band's scores; a band with too few sales is scored as all of them.
+        per_band = [scores[sold_in == band] for band in range(len(RANGE_BANDS) + 1)]
+        per_band = [b if len(b) >= MIN_BAND_SALES else scores for b in per_band]
         quantiles = {}
         for level in (*INTERVAL_LEVELS, FSD_LEVEL):
             overall = conformal_quantile(scores, level)
             quantiles[f"{round(level * 100)}"] = tuple(
-                max(overall, conformal_quantile(scores[sold_in == band], level))
-                if np.count_nonzero(sold_in == band) >= MIN_BAND_SALES
-                else overall
-                for band in range(len(RANGE_BANDS) + 1)
+                max(overall, conformal_quantile(band, level)) for band in per_band
             )
         weights = solve(np.arange(len(actual)))
         return cls(inputs, tuple(float(w) for w in weights), RANGE_BANDS, quantiles)
