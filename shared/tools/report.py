@@ -631,35 +631,34 @@ def _band_coverage_caveat(bands: list[dict[str, Any]]) -> str:
     promises (a looser guide there) or more (wider than it needs to be), if any."""
     points = f"{COVERAGE_PER_BAND * 100:.0f} points"
     said = []
-    for column, model in (
-        ("gbm_coverage", NAMES["gbm"]),
-        ("gbm_minimal_coverage", NAMES["gbm_minimal"]),
-    ):
-
-        def off(sign: int, column: str = column) -> list[str]:
-            return [
-                f"{b['band']} ({level} % range held {_pct(b[column][level], 1)} of "
-                f"{b['rows']} homes)"
-                for b in bands
-                for level in ("80", "95")
-                if sign * (b[column][level] - int(level) / 100) > COVERAGE_PER_BAND
-            ]
-
-        short, wide = off(-1), off(+1)
+    for name in ("gbm", "gbm_minimal"):
+        short, wide = _bands_off(bands, name, -1), _bands_off(bands, name, +1)
         if short:
             said.append(
-                f"Bands where the {model}'s range held more than {points} fewer sales than it "
-                f"promises: {'; '.join(short)}. Tell clients there that the range is a looser "
-                "guide."
+                f"Bands where the {NAMES[name]}'s range held more than {points} fewer sales "
+                f"than it promises: {'; '.join(short)}. Tell clients there that the range is a "
+                "looser guide."
             )
         if wide:
             said.append(
-                f"Bands where the {model}'s range held more than {points} more than it promises "
-                f"(wider than it needs to be): {'; '.join(wide)}."
+                f"Bands where the {NAMES[name]}'s range held more than {points} more than it "
+                f"promises (wider than it needs to be): {'; '.join(wide)}."
             )
     if not said:
         return f"Every price band's coverage is within {points} of what the ranges promise."
     return " ".join(said)
+
+
+def _bands_off(bands: list[dict[str, Any]], name: str, sign: int) -> list[str]:
+    """The bands of model `name` whose coverage is off its level by more than COVERAGE_PER_BAND,
+    below it (`sign` -1) or above (+1)."""
+    column = f"{name}_coverage"
+    return [
+        f"{b['band']} ({level} % range held {_pct(b[column][level], 1)} of {b['rows']} homes)"
+        for b in bands
+        for level in ("80", "95")
+        if sign * (b[column][level] - int(level) / 100) > COVERAGE_PER_BAND
+    ]
 
 
 def _range_bands() -> str:
@@ -718,9 +717,7 @@ def _avm_tables(results: dict[str, Any]) -> list[str]:
             AVM_NAMES[m],
             ("≤ " if m == "median_ape" else "≥ ") + _pct(target, 1),
             _pct(figures[m], 2),
-            "met"
-            if (figures[m] <= target if m == "median_ape" else figures[m] >= target)
-            else "**not met**",
+            _verdict(figures[m] <= target if m == "median_ape" else figures[m] >= target),
         ]
         for split in ("temporal", "refreshed")
         for figures in [results["splits"][split]["gbm"]["test"]]
@@ -731,7 +728,7 @@ def _avm_tables(results: dict[str, Any]) -> list[str]:
             METRIC_NAMES[m],
             ("≥ " if m == "r2" else "≤ ") + _fmt(m, floor),
             _fmt(m, client[m]),
-            "met" if (client[m] >= floor if m == "r2" else client[m] <= floor) else "**not met**",
+            _verdict(client[m] >= floor if m == "r2" else client[m] <= floor),
         ]
         for m, floor in CLIENT_FLOOR.items()
     ]
@@ -772,29 +769,25 @@ def _coverage_checks(protocol: str, ranges: dict[str, Any]) -> list[list[str]]:
     for level in ("80", "95"):
         nominal = int(level) / 100
         overall = ranges["overall"][level]["coverage"]
-        rows.append(
-            [
-                protocol,
-                f"{level} % range held, all homes",
-                f"{level} ± {COVERAGE_OVERALL * 100:.0f} points",
-                _pct(overall, 1),
-                "met" if abs(overall - nominal) <= COVERAGE_OVERALL else "**not met**",
-            ]
-        )
         worst = max(ranges["bands"], key=lambda b: abs(b["coverage"][level] - nominal))
-        rows.append(
-            [
-                protocol,
-                f"{level} % range held, every sale-price band",
-                f"{level} ± {COVERAGE_PER_BAND * 100:.0f} points",
-                f"worst {worst['group']}: {_pct(worst['coverage'][level], 1)} "
-                f"({worst['rows']} homes)",
-                "met"
-                if abs(worst["coverage"][level] - nominal) <= COVERAGE_PER_BAND
-                else "**not met**",
-            ]
-        )
+        held = worst["coverage"][level]
+        for scope, limit, shown, figure in (
+            ("all homes", COVERAGE_OVERALL, _pct(overall, 1), overall),
+            (
+                "every sale-price band",
+                COVERAGE_PER_BAND,
+                f"worst {worst['group']}: {_pct(held, 1)} ({worst['rows']} homes)",
+                held,
+            ),
+        ):
+            target = f"{level} ± {limit * 100:.0f} points"
+            verdict = _verdict(abs(figure - nominal) <= limit)
+            rows.append([protocol, f"{level} % range held, {scope}", target, shown, verdict])
     return rows
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "**not met**"
 
 
 def _holdout_gap(results: dict[str, Any]) -> str:
