@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Caller
 from api.errors import TooManyRequestsError
-from api.job_store import JobStore
+from api.job_store import BatchJob, JobStore
 from api.schemas import BatchStatus
 from api.versions import ServedVersions
 from shared.settings import Settings
@@ -213,14 +213,15 @@ class BatchJobs:
 
         await run_in_threadpool(publish)
 
-    async def status(self, job_id: str, caller: Caller) -> BatchStatus:
+    async def status(self, job_id: str, caller: Caller) -> BatchJob:
         """The job's status; a job that made no progress for `batch_stall_s` gets its unfinished
         chunks sent again. A message can be lost between Redis handing it to a worker and the
         worker recording it (Redis killed at that instant); re-sending is safe because chunk
         results are idempotent, and a chunk already done finds no rows and does nothing."""
-        status = await self.store.status(job_id, caller)
+        job = await self.store.status(job_id, caller)
+        status = job.status
         if status.status not in ("queued", "running"):
-            return status
+            return job
         pending = await self.store.stalled_chunks(job_id, self.settings.batch_stall_s)
         if pending and await self.versions.live_workers(status.model_version) == 0:
             # Its version no longer runs (drained or gone): say so rather than wait 24 h.
@@ -229,4 +230,4 @@ class BatchJobs:
             return await self.store.status(job_id, caller)
         if pending:
             await self._send_chunks(status, pending)
-        return status
+        return job

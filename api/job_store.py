@@ -1,9 +1,8 @@
 """Batch job records in Redis, as the API reads and writes them (see `shared.wire.jobs`)."""
 
-import gc
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from redis import asyncio as aioredis
 from starlette.concurrency import run_in_threadpool
@@ -14,8 +13,17 @@ from api.schemas import BatchStatus
 from shared.settings import Settings
 from shared.wire import names
 from shared.wire.api_keys import Role
-from shared.wire.jobs import assemble_results, derive_state, rows_done
+from shared.wire.jobs import JobResults, derive_state, job_results, rows_done
 from shared.wire.messages import JobRecord
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    """A job's status, and its results once it has succeeded (kept apart from the status:
+    they are answered as the workers wrote them, never validated into 100,000 objects)."""
+
+    status: BatchStatus
+    results: JobResults | None = None
 
 
 class JobStore:
@@ -51,7 +59,7 @@ class JobStore:
         await self.redis.hset(names.job_key(job_id), "progress_at", now)
         return sorted(int(chunk) for chunk in waiting)
 
-    async def status(self, job_id: str, caller: Caller) -> BatchStatus:
+    async def status(self, job_id: str, caller: Caller) -> BatchJob:
         """Progress, and the results once the job has succeeded. Another key's job is unknown
         to a caller (404, like an id never issued), except to an admin."""
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -67,40 +75,10 @@ class JobStore:
                 f"no batch job {job_id!r} of yours: the id is unknown, or it was submitted more "
                 f"than {kept} ago and its results were deleted"
             )
-        raw_results = None
-        if derive_state(job, len(done), errors) == "succeeded":
-            raw_results = await self.redis.hgetall(names.job_results_key(job_id))
-        # Assembling up to 100,000 rows is CPU work: keep it off the event loop.
-        return await run_in_threadpool(_build_status, job, ttl, done, errors, raw_results)
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """Python's cyclic collector paused while a job's results are built: 100,000 rows are a few
-    hundred thousand new objects, none of them in a cycle, and the collections their creation
-    set off took 1.5 of the 1.9 s of validating them (measured in process: a TypeAdapter of
-    list[BatchRowResult] on 100,000 rows, 1.87 s with the collector, 0.33 s without). Another
-    thread ending its own pause early only makes this one slower, never wrong."""
-    paused = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if paused:
-            gc.enable()
-
-
-def _build_status(
-    job: JobRecord,
-    ttl: int,
-    done: list[str],
-    errors: dict[str, str],
-    raw_results: dict[str, str] | None,
-) -> BatchStatus:
-    with _no_cyclic_gc():
-        return BatchStatus(
+        state = derive_state(job, len(done), errors)
+        status = BatchStatus(
             job_id=job.job_id,
-            status=derive_state(job, len(done), errors),
+            status=state,
             model_version=job.model_version,
             rows_total=job.rows_total,
             rows_done=rows_done(job, [int(i) for i in done]),
@@ -109,5 +87,9 @@ def _build_status(
             error="; ".join(errors.values()) or None,
             as_of=job.as_of,
             comps=job.comps,
-            results=None if raw_results is None else assemble_results(job, raw_results),
         )
+        if state != "succeeded":
+            return BatchJob(status)
+        chunks = await self.redis.hgetall(names.job_results_key(job_id))
+        # Rows written by workers from before the final form are converted: CPU work.
+        return BatchJob(status, await run_in_threadpool(job_results, job, chunks))

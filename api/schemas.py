@@ -26,7 +26,7 @@ from shared.model.contract import (
     FieldSpec,
     consistency_errors,
 )
-from shared.wire.messages import Comp, Factor, JobState, PriceRange
+from shared.wire.messages import BatchRowResult, Comp, Factor, JobState, PriceRange
 
 # A house of more fields than this, so of over 100 unknown ones where a real client sends a typo
 # or two, is refused in one error before pydantic walks them (7 µs each: 2 s for 300,000). Fewer
@@ -306,19 +306,6 @@ class BatchAccepted(BaseModel):
     status_url: str
     rows_total: int
     model_version: str
-
-
-class BatchRowResult(BaseModel):
-    row: int = Field(description="0-based index of the row in the submitted batch.")
-    prediction: float
-    model_version: str
-    interval_80: PriceRange | None = None
-    interval_95: PriceRange | None = None
-    confidence: str | None = None
-    fsd: float | None = None
-    as_of: str | None = None
-    warnings: list[str] = Field(default_factory=list)
-    comps: list[Comp] = Field(default_factory=list)
 
 
 class BatchStatus(BaseModel):

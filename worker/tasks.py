@@ -136,8 +136,8 @@ def predict_chunk(**message: object) -> None:
         estimates = state.predictor.estimate(
             rows, "full", explain=False, as_of=task.as_of, comps=task.comps
         )
-        encoded = encode_result(estimates)
         first_row = chunk * chunk_rows
+        encoded = encode_result(estimates, first_row, state.predictor.version)
         records = records_of(
             estimates,
             houses_of(rows),

@@ -9,9 +9,19 @@ prediction.
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from shared.wire.messages import CHUNK_RESULT, CHUNK_ROWS, Estimate, JobRecord, JobState
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
+
+from shared.wire.messages import (
+    CHUNK_ROWS,
+    BatchRowResult,
+    Estimate,
+    JobRecord,
+    JobState,
+)
 
 
 def chunk_bounds(rows_total: int, chunk_rows: int) -> list[tuple[int, int]]:
@@ -27,10 +37,35 @@ def encode_rows(rows: Sequence[Mapping[str, Any]]) -> bytes:
     return CHUNK_ROWS.dump_json({column: [row[column] for row in rows] for column in columns})
 
 
-def encode_result(estimates: Sequence[Estimate]) -> bytes:
-    """A chunk's estimates, amounts already in cents (`shared.model.contract.cents`); what
-    every row has at its default (no factors, no comps) is left out."""
-    return CHUNK_RESULT.dump_json(list(estimates), exclude_defaults=True)
+# A result row as a plain dict of `BatchRowResult`'s fields and types: a chunk's rows are
+# written through it, since building a model per row (`model_construct`) cost the worker four
+# times as much as writing them (6.3 against 1.8 us a row, measured on 10,000 rows).
+_ROW_DICT = TypedDict(  # type: ignore[misc]
+    "_ROW_DICT", {name: field.annotation for name, field in BatchRowResult.model_fields.items()}
+)
+_ROW_DICTS: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list[_ROW_DICT])  # type: ignore[valid-type]
+
+
+def encode_result(estimates: Sequence[Estimate], first_row: int, model_version: str) -> bytes:
+    """A chunk's estimates as the rows of the job's results, exactly as `BatchRowResult`
+    writes them, amounts already in cents (`shared.model.contract.cents`)."""
+    return _ROW_DICTS.dump_json(
+        [
+            {
+                "row": first_row + offset,
+                "prediction": estimate.prediction,
+                "model_version": model_version,
+                "interval_80": estimate.interval_80,
+                "interval_95": estimate.interval_95,
+                "confidence": estimate.confidence,
+                "fsd": estimate.fsd,
+                "as_of": estimate.as_of,
+                "warnings": estimate.warnings,
+                "comps": estimate.comps,
+            }
+            for offset, estimate in enumerate(estimates)
+        ]
+    )
 
 
 def derive_state(job: JobRecord, chunks_done: int, errors: Mapping[str, str]) -> JobState:
@@ -48,18 +83,31 @@ def rows_done(job: JobRecord, done_chunks: Sequence[int]) -> int:
     return sum(bounds[i][1] - bounds[i][0] for i in done_chunks)
 
 
-def assemble_results(job: JobRecord, chunk_results: Mapping[str, str]) -> list[dict[str, Any]]:
-    """Rows in submission order, each with its estimate's fields and the version that made it.
+_ROWS_MARK = '[{"row":'
+"""How a chunk's rows start in their final form; a chunk that starts otherwise was written by
+a worker from before that form (a list of `Estimate`s without `row`), during an upgrade."""
 
-    Plain JSON values, validated once by the reader's own row type (the API's
-    `BatchRowResult`): validating each estimate here as well, then again as a row, took 7 of
-    the 7.5 s of reading a 100,000-row job's results."""
+
+@dataclass(frozen=True)
+class JobResults:
+    """A finished job's results: each chunk's rows as one JSON array, in row order, kept as the
+    text the workers wrote. The JSON answer splices them unread; only a CSV answer decodes."""
+
+    chunks: tuple[str, ...]
+
+
+def job_results(job: JobRecord, chunk_results: Mapping[str, str]) -> JobResults:
+    """The job's chunks in submission order, whatever order they finished in."""
     bounds = chunk_bounds(job.rows_total, job.chunk_rows)
-    rows = []
+    chunks = []
     for index in sorted(int(i) for i in chunk_results):
-        start, _ = bounds[index]
-        for offset, estimate in enumerate(json.loads(chunk_results[str(index)])):
-            estimate.pop("factors", None)
-            estimate["row"], estimate["model_version"] = start + offset, job.model_version
-            rows.append(estimate)
-    return rows
+        chunk = chunk_results[str(index)]
+        if not chunk.startswith(_ROWS_MARK):
+            chunk = _from_estimates(chunk, bounds[index][0], job.model_version)
+        chunks.append(chunk)
+    return JobResults(tuple(chunks))
+
+
+def _from_estimates(chunk: str, first_row: int, model_version: str) -> str:
+    estimates = [Estimate.model_validate(e) for e in json.loads(chunk)]
+    return encode_result(estimates, first_row, model_version).decode()

@@ -231,9 +231,25 @@ class JobRecord(_Message):
     comps: int = Field(0, description="Comparable sales asked for per row.")
 
 
-# A chunk's rows by column (a third of the size of one object per row); its result: one
-# estimate per row, in row order (fields at their defaults left out of the stored JSON).
+class BatchRowResult(_Message):
+    """One row of a batch job's results, exactly as the job's status answers it: a worker
+    writes its chunk's rows in this form and the API splices them into its answer unread
+    (`shared.wire.jobs.JobResults`), since validating 100,000 rows again cost the API seconds."""
+
+    row: int = Field(description="0-based index of the row in the submitted batch.")
+    prediction: float
+    model_version: str
+    interval_80: PriceRange | None = None
+    interval_95: PriceRange | None = None
+    confidence: str | None = None
+    fsd: float | None = None
+    as_of: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+    comps: list[Comp] = Field(default_factory=list)
+
+
+# A chunk's rows by column (a third of the size of one object per row). Its result is one
+# `BatchRowResult` per row, in row order (`shared.wire.jobs.encode_result`).
 CHUNK_ROWS: TypeAdapter[dict[str, list[HouseValue | None]]] = TypeAdapter(
     dict[str, list[HouseValue | None]]
 )
-CHUNK_RESULT: TypeAdapter[list[Estimate]] = TypeAdapter(list[Estimate])

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from api.auth import Caller
 from api.deps import Services
 from api.errors import NotFoundError, UnauthorizedError, VersionNotServedError
+from api.job_store import BatchJob
 from api.main import create_app
 from api.predictions import DEFAULT_OPTIONS, Options
-from api.schemas import BatchStatus
 from shared.model.manifest import Manifest
 from shared.settings import Settings
 from shared.wire.api_keys import Role
@@ -122,7 +122,7 @@ class FakePredictions:
 @dataclass
 class FakeBatchJobs:
     submitted: list[list[dict[str, Any]]] = field(default_factory=list)
-    statuses: dict[str, BatchStatus] = field(default_factory=dict)
+    statuses: dict[str, BatchJob] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
     options: list[tuple[str | None, int]] = field(default_factory=list)  # (as_of, comps) each
 
@@ -135,7 +135,7 @@ class FakeBatchJobs:
         self.owners[job_id] = caller.name
         return job_id
 
-    async def status(self, job_id: str, caller: Caller) -> BatchStatus:
+    async def status(self, job_id: str, caller: Caller) -> BatchJob:
         if job_id not in self.statuses:
             raise NotFoundError(f"no batch job {job_id!r}")
         return self.statuses[job_id]

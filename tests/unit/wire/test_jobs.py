@@ -5,18 +5,23 @@ import json
 
 import pandas as pd
 import pytest
+from pydantic import TypeAdapter
 
 from shared.model.contract import cents
 from shared.wire.jobs import (
-    assemble_results,
     chunk_bounds,
     derive_state,
     encode_result,
     encode_rows,
+    job_results,
     rows_done,
 )
-from shared.wire.messages import Comp, Estimate, JobRecord, PriceRange
+from shared.wire.messages import BatchRowResult, Comp, Estimate, JobRecord, PriceRange
 from worker.tasks import decode_rows
+
+RESULT_ROWS = TypeAdapter(list[BatchRowResult])
+CHUNK_RESULT_BEFORE = TypeAdapter(list[Estimate])
+"""How workers stored a chunk's result before its rows were written in their final form."""
 
 
 def meta(rows_total: int, chunk_rows: int, **extra: str) -> JobRecord:
@@ -36,9 +41,14 @@ def meta(rows_total: int, chunk_rows: int, **extra: str) -> JobRecord:
     return JobRecord.model_validate(stored)
 
 
-def encode_chunk(prices: list[float]) -> str:
-    """A chunk's result as a baseline worker stores it: prices only."""
-    return encode_result([Estimate(prediction=cents(p)) for p in prices]).decode()
+def encode_chunk(first_row: int, prices: list[float]) -> str:
+    """A chunk's result as a baseline worker of v3 stores it: prices only."""
+    return encode_result([Estimate(prediction=cents(p)) for p in prices], first_row, "v3").decode()
+
+
+def results_of(job: JobRecord, finished: dict[str, str]) -> list[dict[str, object]]:
+    """The job's rows in the order its answer carries them."""
+    return [row for chunk in job_results(job, finished).chunks for row in json.loads(chunk)]
 
 
 def estimate_of(price: float, **fields: object) -> Estimate:
@@ -106,11 +116,10 @@ def test_rows_done_counts_the_rows_of_finished_chunks_including_a_short_last_one
     assert rows_done(job, [2, 1, 0]) == 25
 
 
-def test_an_encoded_chunk_is_one_estimate_per_row_without_what_is_at_its_default() -> None:
-    assert json.loads(encode_chunk([123456.789, 100, 0.5])) == [
-        {"prediction": 123456.79},
-        {"prediction": 100.0},
-        {"prediction": 0.5},
+def test_an_encoded_chunk_is_its_rows_in_their_final_form_numbered_from_its_first() -> None:
+    assert json.loads(encode_chunk(20, [123456.789, 100, 0.5])) == [
+        BatchRowResult(row=20 + i, prediction=p, model_version="v3").model_dump(mode="json")
+        for i, p in enumerate([123456.79, 100.0, 0.5])
     ]
 
 
@@ -128,28 +137,36 @@ def test_result_rows_carry_ranges_grade_month_warnings_and_comps_but_no_factors(
         similarity=0.8,
     )
     estimate = estimate_of(400000.0, comps=[comp])
-    (row,) = assemble_results(meta(1, 10), {"0": encode_result([estimate]).decode()})
-    expected = estimate.model_dump(mode="json", exclude={"factors"}, exclude_defaults=True)
+    (row,) = results_of(meta(1, 10), {"0": encode_result([estimate], 0, "v3").decode()})
+    expected = estimate.model_dump(mode="json", exclude={"factors"})
     assert row == {"row": 0, "model_version": "v3"} | expected  # plain JSON values
     assert Comp.model_validate(row["comps"][0]) == comp
     assert (row["confidence"], row["as_of"]) == ("B", "2015-05")
 
 
+def test_a_chunk_is_written_byte_for_byte_as_pydantic_writes_its_rows() -> None:
+    estimates = [estimate_of(100_000.0 + i) for i in range(10)]
+    chunk = encode_result(estimates, 30, "v3")
+    assert chunk == RESULT_ROWS.dump_json(RESULT_ROWS.validate_json(chunk))
+    assert [row.row for row in RESULT_ROWS.validate_json(chunk)] == list(range(30, 40))
+
+
+def test_a_chunk_written_by_a_worker_from_before_the_final_form_is_read_the_same() -> None:
+    """During an upgrade an older worker stores a chunk as `Estimate`s without row numbers."""
+    estimates = [estimate_of(100_000.0), Estimate(prediction=5.0, warnings=["w"])]
+    old = CHUNK_RESULT_BEFORE.dump_json(estimates, exclude_defaults=True).decode()
+    job = meta(12, 10)
+    results = job_results(job, {"1": old, "0": encode_chunk(0, [1.0] * 10)})
+    new = encode_result(estimates, 10, "v3").decode()
+    assert results.chunks == (encode_chunk(0, [1.0] * 10), new)
+
+
 def test_results_are_in_submission_order_whatever_the_order_chunks_finished() -> None:
     job = meta(12, 1)
-    finished = {str(i): encode_chunk([float(i)]) for i in (11, 2, 10, 0, 1, 3, 4, 5, 6, 7, 8, 9)}
-    rows = assemble_results(job, finished)
+    order = (11, 2, 10, 0, 1, 3, 4, 5, 6, 7, 8, 9)
+    rows = results_of(job, {str(i): encode_chunk(i, [float(i)]) for i in order})
     assert [r["row"] for r in rows] == list(range(12))
     assert [r["prediction"] for r in rows] == [float(i) for i in range(12)]
-
-
-def test_results_number_rows_from_each_chunks_start_and_carry_the_model_version() -> None:
-    job = meta(5, 2)
-    finished = {"2": encode_chunk([5.0]), "0": encode_chunk([1.0, 2.0]), "1": encode_chunk([3, 4])}
-    rows = assemble_results(job, finished)
-    assert [(r["row"], r["prediction"], r["model_version"]) for r in rows] == [
-        (i, float(i + 1), "v3") for i in range(5)
-    ]
 
 
 def test_a_chunk_written_twice_yields_each_row_exactly_once() -> None:
@@ -157,8 +174,8 @@ def test_a_chunk_written_twice_yields_each_row_exactly_once() -> None:
     job = meta(4, 2)
     results: dict[str, str] = {}
     for chunk, prices in [(0, [1.0, 2.0]), (1, [3.0, 4.0]), (0, [1.0, 2.0])]:
-        results[str(chunk)] = encode_chunk(prices)  # HSET job results, field = chunk index
-    rows = assemble_results(job, results)
+        results[str(chunk)] = encode_chunk(2 * chunk, prices)  # HSET, field = chunk index
+    rows = results_of(job, results)
     assert [r["row"] for r in rows] == [0, 1, 2, 3]
     assert rows_done(job, [int(i) for i in results]) == 4
     assert derive_state(job, len(results), {}) == "succeeded"

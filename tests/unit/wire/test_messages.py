@@ -2,13 +2,13 @@
 sender's extra fields are ignored, and a malformed message is refused with the field named."""
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from shared.wire.messages import (
-    CHUNK_RESULT,
     CHUNK_ROWS,
     PREDICT_REQUEST,
     REPLY,
+    BatchRowResult,
     ChunkTask,
     ErrorCode,
     ErrorReply,
@@ -88,7 +88,9 @@ def test_a_job_record_reads_back_from_the_text_redis_returns():
 def test_chunk_rows_and_results_keep_numbers_and_text():
     rows = {"bedrooms": [3, 4], "bathrooms": [1.5, 2.0], "zipcode": ["98118", "98103"]}
     assert CHUNK_ROWS.validate_json(CHUNK_ROWS.dump_json(rows)) == rows
-    (estimate,) = CHUNK_RESULT.validate_json(b'[{"prediction": 1.25, "as_of": "2015-05"}]')
-    assert (estimate.prediction, estimate.as_of, estimate.comps) == (1.25, "2015-05", [])
+    (row,) = TypeAdapter(list[BatchRowResult]).validate_json(
+        b'[{"row": 7, "prediction": 1.25, "model_version": "v4", "as_of": "2015-05"}]'
+    )
+    assert (row.row, row.prediction, row.as_of, row.comps) == (7, 1.25, "2015-05", [])
     task = ChunkTask.model_validate({"job_id": "j", "chunk": 3})
     assert (task.chunk, task.as_of, task.comps) == (3, None, 0)  # options default to none
