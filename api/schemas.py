@@ -321,6 +321,8 @@ class BatchStatus(BaseModel):
     error: str | None = None
     as_of: str | None = Field(None, description="The month asked for at submission, if any.")
     comps: int = Field(0, description="Comparable sales asked for per row.")
+    # Declared for the OpenAPI document; the answer splices the workers' rows in instead
+    # (api/routes/batch.py, `status_json`, which relies on this being the last field).
     results: list[BatchRowResult] | None = None
 
 

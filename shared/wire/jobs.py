@@ -8,6 +8,7 @@ prediction.
 """
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,14 @@ _ROW_DICTS: TypeAdapter[list[dict[str, Any]]] = TypeAdapter(list[_ROW_DICT])  # 
 
 def encode_result(estimates: Sequence[Estimate], first_row: int, model_version: str) -> bytes:
     """A chunk's estimates as the rows of the job's results, exactly as `BatchRowResult`
-    writes them, amounts already in cents (`shared.model.contract.cents`)."""
+    writes them, amounts already in cents (`shared.model.contract.cents`). The API passes these
+    rows to clients unread, so an amount that is not a number (which JSON would write as null
+    under a field that promises a number) fails the chunk here instead (ValueError)."""
+    for offset, estimate in enumerate(estimates):
+        if not _finite(estimate):
+            raise ValueError(f"row {first_row + offset}: the model gave no finite price")
+    # The keys in `BatchRowResult`'s order: the serializer writes a dict's keys as they come
+    # (the answer's bytes, and `_ROWS_MARK`, depend on it).
     return _ROW_DICTS.dump_json(
         [
             {
@@ -66,6 +74,14 @@ def encode_result(estimates: Sequence[Estimate], first_row: int, model_version: 
             for offset, estimate in enumerate(estimates)
         ]
     )
+
+
+def _finite(estimate: Estimate) -> bool:
+    amounts = [estimate.prediction]
+    for price_range in (estimate.interval_80, estimate.interval_95):
+        if price_range is not None:
+            amounts += (price_range.low, price_range.high)
+    return all(map(math.isfinite, amounts))
 
 
 def derive_state(job: JobRecord, chunks_done: int, errors: Mapping[str, str]) -> JobState:
@@ -97,13 +113,16 @@ class JobResults:
 
 
 def job_results(job: JobRecord, chunk_results: Mapping[str, str]) -> JobResults:
-    """The job's chunks in submission order, whatever order they finished in."""
+    """The job's chunks in submission order, whatever order they finished in (ValueError for
+    one that is not a whole array of rows: it would be answered unread)."""
     bounds = chunk_bounds(job.rows_total, job.chunk_rows)
     chunks = []
     for index in sorted(int(i) for i in chunk_results):
         chunk = chunk_results[str(index)]
         if not chunk.startswith(_ROWS_MARK):
             chunk = _from_estimates(chunk, bounds[index][0], job.model_version)
+        if not chunk.endswith("}]"):
+            raise ValueError(f"job {job.job_id}: chunk {index}'s result is cut short")
         chunks.append(chunk)
     return JobResults(tuple(chunks))
 

@@ -231,10 +231,10 @@ class JobRecord(_Message):
     comps: int = Field(0, description="Comparable sales asked for per row.")
 
 
+# A worker writes its chunk's rows in this form and the API passes them to the client unread
+# (shared/wire/jobs.py): validating a 100,000-row job's results again cost the API seconds.
 class BatchRowResult(_Message):
-    """One row of a batch job's results, exactly as the job's status answers it: a worker
-    writes its chunk's rows in this form and the API splices them into its answer unread
-    (`shared.wire.jobs.JobResults`), since validating 100,000 rows again cost the API seconds."""
+    """One house of a batch job: its estimate, and the row it was in."""
 
     row: int = Field(description="0-based index of the row in the submitted batch.")
     prediction: float

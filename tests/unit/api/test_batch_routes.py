@@ -10,7 +10,7 @@ import pytest
 from fake_jobs import succeeded
 
 from api.job_store import BatchJob
-from api.routes.batch import status_json
+from api.routes.batch import CSV_COLUMNS, status_json
 from api.schemas import BatchStatus
 from shared.wire.jobs import JobResults, encode_result
 from shared.wire.messages import Comp, Estimate, PriceRange
@@ -217,6 +217,23 @@ def _job_with(rows: int, chunk_rows: int = 1_000) -> BatchJob:
 def test_a_status_splices_its_rows_exactly_as_pydantic_writes_the_whole_status(rows):
     """The rows are answered as the workers wrote them, never validated again."""
     job = _job_with(rows)
-    rows = [row for chunk in job.results.chunks for row in json.loads(chunk)]
-    whole = BatchStatus.model_validate(job.status.model_dump() | {"results": rows})
+    written = [row for chunk in job.results.chunks for row in json.loads(chunk)]
+    whole = BatchStatus.model_validate(job.status.model_dump() | {"results": written})
     assert b"".join(status_json(job.status, job.results)) == whole.model_dump_json().encode()
+
+
+def test_results_over_many_chunks_come_whole_with_their_length_declared(client, fakes):
+    fakes.batch_jobs.statuses["j"] = _job_with(2_501, chunk_rows=100)
+    answer = client.get("/v1/batch/j")
+    assert int(answer.headers["content-length"]) == len(answer.content)
+    assert [row["row"] for row in answer.json()["results"]] == list(range(2_501))
+    lines = list(csv.DictReader(io.StringIO(client.get("/v1/batch/j?format=csv").text)))
+    assert [int(line["row"]) for line in lines] == list(range(2_501))
+    assert json.loads(lines[0]["comps"])[0]["id"] == "1"  # row 0 has a comparable sale
+    assert lines[7]["warnings"] == 'sqft_lot 1e+06 is "above"'
+
+
+def test_a_job_without_rows_answers_the_csv_header_alone(client, fakes):
+    fakes.batch_jobs.statuses["j"] = _job_with(0)
+    answer = client.get("/v1/batch/j?format=csv")
+    assert answer.text.splitlines() == [",".join(CSV_COLUMNS) + ",comps"]

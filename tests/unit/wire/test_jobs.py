@@ -2,6 +2,7 @@
 returns, as the API reads them."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -16,7 +17,7 @@ from shared.wire.jobs import (
     job_results,
     rows_done,
 )
-from shared.wire.messages import BatchRowResult, Comp, Estimate, JobRecord, PriceRange
+from shared.wire.messages import BatchRowResult, Comp, Estimate, Factor, JobRecord, PriceRange
 from worker.tasks import decode_rows
 
 RESULT_ROWS = TypeAdapter(list[BatchRowResult])
@@ -136,8 +137,10 @@ def test_result_rows_carry_ranges_grade_month_warnings_and_comps_but_no_factors(
         grade=7,
         similarity=0.8,
     )
-    estimate = estimate_of(400000.0, comps=[comp])
+    factor = Factor(feature="size", value="1,800 sq ft", effect_usd=-1200.0, text="size: -$1k")
+    estimate = estimate_of(400000.0, comps=[comp], factors=[factor])
     (row,) = results_of(meta(1, 10), {"0": encode_result([estimate], 0, "v3").decode()})
+    assert "factors" not in row
     expected = estimate.model_dump(mode="json", exclude={"factors"})
     assert row == {"row": 0, "model_version": "v3"} | expected  # plain JSON values
     assert Comp.model_validate(row["comps"][0]) == comp
@@ -145,10 +148,35 @@ def test_result_rows_carry_ranges_grade_month_warnings_and_comps_but_no_factors(
 
 
 def test_a_chunk_is_written_byte_for_byte_as_pydantic_writes_its_rows() -> None:
-    estimates = [estimate_of(100_000.0 + i) for i in range(10)]
+    odd = 'é "quoted" \\ \u2028 \x00 </script>'
+    estimates = [
+        estimate_of(100_000.0).model_copy(update={"warnings": [odd]}),
+        Estimate(prediction=1e20, as_of=odd),  # no ranges, no grade: a baseline's row
+        estimate_of(0.01).model_copy(update={"confidence": None, "fsd": None}),
+    ]
     chunk = encode_result(estimates, 30, "v3")
     assert chunk == RESULT_ROWS.dump_json(RESULT_ROWS.validate_json(chunk))
-    assert [row.row for row in RESULT_ROWS.validate_json(chunk)] == list(range(30, 40))
+    assert [row.row for row in RESULT_ROWS.validate_json(chunk)] == [30, 31, 32]
+    assert RESULT_ROWS.validate_json(chunk)[0].warnings == [odd]
+
+
+@pytest.mark.parametrize(
+    "estimate",
+    [
+        Estimate(prediction=math.nan),
+        Estimate(prediction=1.0, interval_80=PriceRange(low=0.5, high=math.inf)),
+        Estimate(prediction=1.0, interval_95=PriceRange(low=-math.inf, high=2.0)),
+    ],
+)
+def test_a_chunk_with_an_amount_that_is_not_a_number_fails_rather_than_answer_null(estimate):
+    with pytest.raises(ValueError, match="row 8: the model gave no finite price"):
+        encode_result([Estimate(prediction=1.0), estimate], 7, "v3")
+
+
+def test_a_chunk_cut_short_is_refused_rather_than_answered() -> None:
+    whole = encode_chunk(0, [1.0, 2.0])
+    with pytest.raises(ValueError, match="chunk 0's result is cut short"):
+        job_results(meta(2, 10), {"0": whole[:-5]})
 
 
 def test_a_chunk_written_by_a_worker_from_before_the_final_form_is_read_the_same() -> None:
