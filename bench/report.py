@@ -268,8 +268,8 @@ def _case_a_rows(a: dict[str, Any]) -> list[list[str]]:
         ),
         _timed_row("`Predictor.predict`, 1 row", a["predict_1_row"]),
         _whole_call_row(
-            f"`Predictor.estimate(explain=False)`, {big['rows']:,}-row DataFrame: what a batch "
-            f"chunk computes (median of {big['repeats']})",
+            f"`Predictor.estimate(explain=False)`, {big['rows']:,}-row DataFrame: what batch "
+            f"chunks compute, a few thousand rows a call (median of {big['repeats']})",
             big,
         ),
     ]
