@@ -7,12 +7,11 @@ import json
 from typing import Any
 
 import pytest
-from fake_jobs import succeeded
+from fake_jobs import finished, succeeded
 
 from api.job_store import BatchJob
 from api.routes.batch import CSV_COLUMNS, status_json
 from api.schemas import BatchStatus
-from shared.wire.jobs import JobResults, encode_result
 from shared.wire.messages import Comp, Estimate, PriceRange
 
 
@@ -196,21 +195,7 @@ def _job_with(rows: int, chunk_rows: int = 1_000) -> BatchJob:
         )
         for i in range(rows)
     ]
-    status = BatchStatus(
-        job_id="j",
-        status="succeeded",
-        model_version="v4",
-        rows_total=rows,
-        rows_done=rows,
-        created_at="2026-11-29T00:00:00Z",
-        expires_in_s=10,
-        comps=1,
-    )
-    chunks = tuple(
-        encode_result(estimates[start : start + chunk_rows], start, "v4").decode()
-        for start in range(0, rows, chunk_rows)
-    )
-    return BatchJob(status, JobResults(chunks))
+    return finished("j", estimates, version="v4", chunk_rows=chunk_rows, comps=1)
 
 
 @pytest.mark.parametrize("rows", [0, 1, 999, 1_000, 2_501])
