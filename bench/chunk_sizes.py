@@ -1,9 +1,10 @@
 """What the rows per batch chunk change: make bench's case D (a 100,000-row job) on a fresh
-service per size, the sizes alternating, each job with single predictions beside it (wrk at
-`--clients` for its 3 s of warm-up, then 10 s that cover the job) to show what larger chunks
-cost the answers waiting beside them.
+service per size, the sizes alternating, each job alone (`--clients 0`) or with single
+predictions beside it (wrk at `--clients` for its 3 s of warm-up, then 10 s that cover the job)
+to show what larger chunks cost the answers waiting beside them.
 
     python -m bench.chunk_sizes --sizes 1000,2500 --rounds 2
+    python -m bench.chunk_sizes --sizes 1000,2500,5000,10000 --clients 0
 
 Prints one line per job; docs/operations.md (Tuning) quotes them.
 """
@@ -25,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,2500")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=16, help="0: the job alone")
     parser.add_argument("--version", default="v2")
     args = parser.parse_args()
     for _ in range(args.rounds):
@@ -35,19 +36,23 @@ def main() -> None:
                 started = {child.name: child.pid for child in bench.procs.children}
                 roots = {role: started[f"C-{role}"] for role in ("api", "worker")}
                 singles: dict[str, Any] = {}
-                url = f"{base}/v1/predict"
-                load = threading.Thread(
-                    target=_measure_into, args=(singles, bench, url, args.clients)
-                )
-                load.start()
-                time.sleep(3)  # wrk's warm-up
+                load = None
+                if args.clients:
+                    url = f"{base}/v1/predict"
+                    load = threading.Thread(
+                        target=_measure_into, args=(singles, bench, url, args.clients)
+                    )
+                    load.start()
+                    time.sleep(3)  # wrk's warm-up
                 job = bench.case_d(base, roots)
-                load.join()
+                if load is not None:
+                    load.join()
             phases = ", ".join(
                 f"{phase} {job[f'{phase}_s']:.2f} s"
                 for phase in ("submit", "processing", "results", "total")
             )
-            print(f"{int(size):>6,}-row chunks: job {phases}; beside it: {summary(singles)}")
+            beside = f"; beside it: {summary(singles)}" if args.clients else ", alone"
+            print(f"{int(size):>6,}-row chunks: job {phases}{beside}")
 
 
 if __name__ == "__main__":
