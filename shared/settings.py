@@ -309,9 +309,9 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(5, description="Retry-After sent with every 503.")
     max_body_bytes: int = Field(32 * 1024 * 1024, description="Larger bodies get 413.")
     max_batch_rows: int = Field(100_000, description="Larger batch jobs get 413.")
-    # 2,500: a 100,000-row job was processed 15 % sooner than with 1,000-row chunks (fewer
-    # task round trips and model calls), 5,000 or 10,000 were no faster, and single predictions
-    # beside a job answered p99 15-20 ms later (docs/operations.md, Tuning).
+    # 2,500: a 100,000-row job was processed 5-15 % sooner than with 1,000-row chunks (fewer
+    # task round trips and model calls), 5,000 or 10,000 within the noise of it, and single
+    # predictions beside a job answered p99 15-20 ms later (docs/operations.md, Tuning).
     batch_chunk_rows: int = Field(2_500, description="Rows per chunk task of a batch job.")
     batch_parse_concurrency: int = Field(
         4,
