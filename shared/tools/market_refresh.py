@@ -52,26 +52,31 @@ def log_ratios(model: gbm.GbmModel, houses: pd.DataFrame, variants: np.ndarray) 
     return ratios
 
 
-def rolling_estimates(
-    model: gbm.GbmModel, variant: str, later: pd.DataFrame, every_days: int = REFRESH_DAYS
-) -> SaleEstimates:
-    """The held-out sales as a service refreshing its index every `every_days` from the sales
-    fed back would have estimated them: each at the latest month its index knew when the
-    sale's week began, that index extended by the full variant's ratios of the earlier held-out
-    sales only (a sale never informs its own estimate)."""
-    static = estimate_sales(model.variant(variant), model.market, later)
-    ratios = log_ratios(model, later, np.full(len(later), "full"))
+def weekly_factors(market: MarketIndex, later: pd.DataFrame, ratios: np.ndarray) -> np.ndarray:
+    """Per held-out sale, e^(the move from the reference month to the latest month the index
+    knew when the sale's week (REFRESH_DAYS) began), that index being `market` extended by the
+    `ratios` (`log_ratios`) of the earlier held-out sales only: a sale never informs its own
+    estimate."""
     days = pd.to_datetime(sale_dates(later).astype(str), format="%Y%m%d").to_numpy()
     months = sale_months(later)
     factor = np.ones(len(later))
-    step = np.timedelta64(every_days, "D")
+    step = np.timedelta64(REFRESH_DAYS, "D")
     start = days.min()
     while start <= days.max():
         week = (days >= start) & (days < start + step)
         known = days < start
-        market = model.market.extended(months[known], ratios[known])
-        factor[week] = np.exp(market.shift(market.last_month))
+        extended = market.extended(months[known], ratios[known])
+        factor[week] = np.exp(extended.shift(extended.last_month))
         start += step
+    return factor
+
+
+def rolling_estimates(model: gbm.GbmModel, variant: str, later: pd.DataFrame) -> SaleEstimates:
+    """The held-out sales as a service refreshing its index every REFRESH_DAYS from the sales
+    fed back would have estimated them (`weekly_factors`, from the full variant's ratios)."""
+    static = estimate_sales(model.variant(variant), model.market, later)
+    ratios = log_ratios(model, later, np.full(len(later), "full"))
+    factor = weekly_factors(model.market, later, ratios)
     ranges = {k: (low * factor, high * factor) for k, (low, high) in static.ranges.items()}
     return SaleEstimates(static.prices * factor, static.fsd, static.grades, ranges)
 

@@ -15,6 +15,7 @@ import itertools
 
 import matplotlib.pyplot as plt
 import numpy as np
+from scipy.stats import binom
 
 from shared.model.confidence import RANGE_BANDS
 from shared.model.contract import GRADE_FSD, LAST_GRADE
@@ -776,7 +777,8 @@ def _coverage_checks(protocol: str, ranges: dict[str, Any]) -> list[list[str]]:
             (
                 "every sale-price band",
                 COVERAGE_PER_BAND,
-                f"worst {worst['group']}: {_pct(held, 1)} ({worst['rows']} homes)",
+                f"worst {worst['group']}: {_pct(held, 1)} ({worst['rows']} homes; "
+                f"{_by_chance(worst['rows'], nominal)})",
                 held,
             ),
         ):
@@ -784,6 +786,13 @@ def _coverage_checks(protocol: str, ranges: dict[str, Any]) -> list[list[str]]:
             verdict = _verdict(abs(figure - nominal) <= limit)
             rows.append([protocol, f"{level} % range held, {scope}", target, shown, verdict])
     return rows
+
+
+def _by_chance(homes: int, level: float) -> str:
+    """What ranges that hold exactly `level` of all sales would show on `homes` sales 95 times
+    in 100 (binomial): a band of a few dozen homes can miss the target by luck alone."""
+    low, high = binom.interval(0.95, homes, level)
+    return f"exact ranges would show {low / homes * 100:.1f}-{high / homes * 100:.1f} %"
 
 
 def _verdict(met: bool) -> str:
@@ -925,6 +934,37 @@ def _market_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
+_LOSS_NAMES = {
+    "regression": "squared error of log price (the mean)",
+    "l1": "absolute error of log price (the median)",
+}
+
+
+def _objective_section(results: dict[str, Any]) -> list[str]:
+    choice = results["objective"]
+    metrics = ("median_ape", "within_10pct", "within_20pct", "bias", "r2", "mae")
+    rows = [
+        [_LOSS_NAMES.get(objective, objective)] + [_fmt(m, figures[m]) for m in metrics]
+        for objective, figures in choice["figures"].items()
+    ]
+    header = ["loss", "median error", "within 10 %", "within 20 %", "bias", "R²", "MAE"]
+    same = choice["selected"] == choice["served"]
+    return [
+        "### Training loss (date-ordered validation inside the training split, full variant)",
+        "",
+        f"The client's training sales before {choice['before']}: fitted on the "
+        f"{choice['fit_rows']:,} before {choice['cutoff']}, scored on the {choice['test_rows']:,}"
+        " from it, with the weekly index refresh replayed as on the holdout; no client test "
+        f"sale and no date-ordered holdout sale takes part (command: `{COMMAND}`).",
+        "",
+        _table(header, rows),
+        "",
+        f"Selected by lowest median error: {choice['selected']}; the served bundle uses "
+        f"{choice['served']}" + (" (the same)." if same else " — **they differ; update PARAMS**."),
+        "",
+    ]
+
+
 def _hyper_parameters(results: dict[str, Any]) -> list[str]:
     search = results["search"]
     rows = [
@@ -948,7 +988,8 @@ def _hyper_parameters(results: dict[str, Any]) -> list[str]:
         f"Selected by lowest CV MAE: {search['selected']}; the served bundle uses "
         f"{search['served']}"
         + (" (the same)." if same else " — **they differ; update PARAMS**.")
-        + " Fixed: feature_fraction 0.5, bagging 0.8, min_data_in_leaf 20, lambda_l2 1.",
+        + " Fixed: feature_fraction 0.5, bagging 0.8, min_data_in_leaf 20, lambda_l2 1; the loss"
+        " as chosen above.",
         "",
     ]
 
@@ -1046,6 +1087,7 @@ def render(results: dict[str, Any]) -> str:
             *_ranges_by_band_and_grade(results),
             *_comps_section(results),
             *_market_section(results),
+            *_objective_section(results),
             *_hyper_parameters(results),
             *_ablation(results),
             *SERVICE_USE,

@@ -1,11 +1,13 @@
 """When `realty market refresh` writes a version (shared/tools/market_refresh.py): only when the
-sales on record carry the index further than the bundle's own."""
+sales on record carry the index further than the bundle's own; and how the held-out protocols
+replay a weekly refresh."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from shared.model.market import MarketIndex, month_key
-from shared.tools.market_refresh import RefreshRefused, check_refresh
+from shared.tools.market_refresh import RefreshRefused, check_refresh, weekly_factors
 
 FEB, MAR, APR = month_key(2015, 2), month_key(2015, 3), month_key(2015, 4)
 TRAINED = MarketIndex(month_key(2014, 5), tuple(np.linspace(-0.04, 0, 10)), FEB)
@@ -35,3 +37,17 @@ def test_a_refresh_that_would_drop_months_the_index_knew_is_refused() -> None:
     months, ratios = _sold((MAR, 250), (APR, 40))
     with pytest.raises(RefreshRefused, match="back from 2015-04 to 2015-03"):
         check_refresh("v3", refreshed, refreshed.extended(months, ratios), months)
+
+
+def _sales_on(*days: tuple[str, int]) -> pd.DataFrame:
+    dates = [f"{day}T000000" for day, n in days for _ in range(n)]
+    return pd.DataFrame({"date": dates})
+
+
+def test_the_replay_moves_a_week_only_by_the_sales_of_the_weeks_before_it() -> None:
+    """March's level needs 200 sales: 199 known when the second week begins, so its sale is
+    not moved, even though it is the 200th; from the third week on, sales are moved by it."""
+    later = _sales_on(("20150302", 199), ("20150310", 1), ("20150316", 2))
+    factors = weekly_factors(TRAINED, later, np.full(len(later), 0.03))
+    assert np.all(factors[:200] == 1.0)
+    assert factors[200:] == pytest.approx(np.exp(0.03))
