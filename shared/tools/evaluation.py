@@ -45,7 +45,12 @@ from shared.model.kinds import gbm
 from shared.model.market import MarketIndex, month_label, sale_months
 from shared.monitoring.accuracy import Accuracy, accuracy, share_within, signed_errors
 from shared.settings import Settings
-from shared.tools.market_refresh import rolling_estimates, weekly_factors
+from shared.tools.market_refresh import (
+    REFRESH_DAYS,
+    REPORT_LAG_DAYS,
+    rolling_estimates,
+    weekly_factors,
+)
 from shared.tools.training import (
     SPLIT_SEED,
     ClientData,
@@ -729,6 +734,10 @@ def evaluate(settings: Settings, progress: Progress | None = None) -> dict[str, 
                 results["splits"]["refreshed"], ranges["refreshed"] = _score_refreshed(
                     model, test_on, results["splits"]["temporal"]["baseline"]
                 )
+                results["refresh_replay"] = {
+                    "every_days": REFRESH_DAYS,
+                    "report_lag_days": REPORT_LAG_DAYS,
+                }
             run.advance(name)
         results["ranges"] = ranges
         results["coverage"] = {

@@ -35,6 +35,10 @@ from shared.tools.training import SaleEstimates, estimate_sales
 # How often the replay on the holdout refreshes the index: the cadence docs/operations.md
 # recommends to operators.
 REFRESH_DAYS = 7
+# How long after closing the replay assumes a sale reaches the record (an agent's report, or the
+# county's recorded sales imported): a sale feeds the index only from the first refresh this
+# many days after it closed, not on its closing day.
+REPORT_LAG_DAYS = 14
 
 
 class RefreshRefused(ValueError):
@@ -55,8 +59,8 @@ def log_ratios(model: gbm.GbmModel, houses: pd.DataFrame, variants: np.ndarray) 
 def weekly_factors(market: MarketIndex, later: pd.DataFrame, ratios: np.ndarray) -> np.ndarray:
     """Per held-out sale, e^(the move from the reference month to the latest month the index
     knew when the sale's week (REFRESH_DAYS) began), that index being `market` extended by the
-    `ratios` (`log_ratios`) of the earlier held-out sales only: a sale never informs its own
-    estimate."""
+    `ratios` (`log_ratios`) of the held-out sales that closed REPORT_LAG_DAYS or more before
+    that day: a sale never informs its own estimate, nor one of the fortnight after it."""
     days = pd.to_datetime(sale_dates(later).astype(str), format="%Y%m%d").to_numpy()
     months = sale_months(later)
     factor = np.ones(len(later))
@@ -64,7 +68,7 @@ def weekly_factors(market: MarketIndex, later: pd.DataFrame, ratios: np.ndarray)
     start = days.min()
     while start <= days.max():
         week = (days >= start) & (days < start + step)
-        known = days < start
+        known = days < start - np.timedelta64(REPORT_LAG_DAYS, "D")
         extended = market.extended(months[known], ratios[known])
         factor[week] = np.exp(extended.shift(extended.last_month))
         start += step

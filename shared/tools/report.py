@@ -748,8 +748,10 @@ def _avm_tables(results: dict[str, Any]) -> list[str]:
         "as of the latest month it learned otherwise (every sale of the date-ordered holdout). "
         "The refreshed protocol replays `realty market refresh` run every week on the same "
         "holdout: the same trees, each sale estimated as of the latest month the index knew "
-        "when its week began, the index extended by the sales of the earlier weeks only "
-        "(shared/tools/market_refresh.py; a month needs 200 sales before the index takes it). "
+        "when its week began, the index extended by the sales that closed at least "
+        f"{results['refresh_replay']['report_lag_days']} days before that (reported that late; "
+        "shared/tools/market_refresh.py; "
+        "a month needs 200 sales before the index takes it). "
         f"Command: `{COMMAND}`.",
         "",
         _table(["protocol", "model", *[AVM_NAMES[m] for m in AVM_METRICS]], rows),
@@ -815,8 +817,9 @@ def _holdout_gap(results: dict[str, Any]) -> str:
         "replaying `realty market refresh` weekly on the same holdout, the bias is "
         f"{_pct(refreshed['bias'], 1)}, the median error {_pct(refreshed['median_ape'], 2)}, "
         f"PPE10 {_pct(refreshed['within_10pct'], 2)} and PPE20 "
-        f"{_pct(refreshed['within_20pct'], 2)} (the targets' table above); the first week "
-        "after the cut cannot gain anything (no sale fed back yet)."
+        f"{_pct(refreshed['within_20pct'], 2)} (the targets' table above); the first weeks "
+        "after the cut cannot gain anything: no month has 200 sales on record until sales "
+        f"{results['refresh_replay']['report_lag_days']} days old are counted."
     )
 
 

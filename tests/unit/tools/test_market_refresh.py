@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 
 from shared.model.market import MarketIndex, month_key
-from shared.tools.market_refresh import RefreshRefused, check_refresh, weekly_factors
+from shared.tools.market_refresh import (
+    REPORT_LAG_DAYS,
+    RefreshRefused,
+    check_refresh,
+    weekly_factors,
+)
 
 FEB, MAR, APR = month_key(2015, 2), month_key(2015, 3), month_key(2015, 4)
 TRAINED = MarketIndex(month_key(2014, 5), tuple(np.linspace(-0.04, 0, 10)), FEB)
@@ -44,10 +49,12 @@ def _sales_on(*days: tuple[str, int]) -> pd.DataFrame:
     return pd.DataFrame({"date": dates})
 
 
-def test_the_replay_moves_a_week_only_by_the_sales_of_the_weeks_before_it() -> None:
-    """March's level needs 200 sales: 199 known when the second week begins, so its sale is
-    not moved, even though it is the 200th; from the third week on, sales are moved by it."""
-    later = _sales_on(("20150302", 199), ("20150310", 1), ("20150316", 2))
+def test_the_replay_moves_a_week_only_by_the_sales_reported_before_it_began() -> None:
+    """March's level needs 200 sales, and a sale is on record REPORT_LAG_DAYS after it closed:
+    the 200th sale (03-10) is not on record when its own week (from 03-09) or the next one
+    (from 03-16) begins, so neither is moved; the week from 03-30 is, by March's level."""
+    assert REPORT_LAG_DAYS == 14
+    later = _sales_on(("20150302", 199), ("20150310", 1), ("20150316", 1), ("20150330", 1))
     factors = weekly_factors(TRAINED, later, np.full(len(later), 0.03))
-    assert np.all(factors[:200] == 1.0)
-    assert factors[200:] == pytest.approx(np.exp(0.03))
+    assert np.all(factors[:201] == 1.0)
+    assert factors[201:] == pytest.approx(np.exp(0.03))
