@@ -45,12 +45,7 @@ from shared.model.kinds import gbm
 from shared.model.market import MarketIndex, month_label, sale_months
 from shared.monitoring.accuracy import Accuracy, accuracy, share_within, signed_errors
 from shared.settings import Settings
-from shared.tools.market_refresh import (
-    REFRESH_DAYS,
-    REPORT_LAG_DAYS,
-    rolling_estimates,
-    weekly_factors,
-)
+from shared.tools.market_refresh import REPORT_LAG_DAYS, rolling_estimates, weekly_factors
 from shared.tools.training import (
     SPLIT_SEED,
     ClientData,
@@ -370,21 +365,29 @@ def _hyper_parameter_search(run: _Run) -> dict[str, Any]:
 def _objective_choice(run: _Run) -> dict[str, Any]:
     """The loss of the trees, chosen by the AVM figures the agents' targets are set in, on sales
     that are neither a client test row nor a date-ordered holdout row: the client's training
-    sales before TEMPORAL_CUTOFF, split again by date at OBJECTIVE_CUTOFF. Selected: the lower
-    median error; a loss is a choice CV MAE cannot make (MAE in dollars is a mean's metric)."""
+    sales before TEMPORAL_CUTOFF, split again by date at OBJECTIVE_CUTOFF; each variant's own
+    estimates, moved by the full variant's refreshed index as served. Selected per variant: the
+    lower median error; a loss is a choice CV MAE cannot make (MAE in dollars is a mean's
+    metric)."""
     earlier, _ = date_ordered_split(run.train, TEMPORAL_CUTOFF)
     fit_on, test_on = date_ordered_split(earlier, OBJECTIVE_CUTOFF)
     market = MarketIndex.fit(fit_on)
     reference = market.to_reference(fit_on)
-    config = gbm.VARIANT_CONFIGS["full"]
     actual = test_on[TARGET]
-    figures = {}
+    figures: dict[str, dict[str, Any]] = {}
     for objective in OBJECTIVES:
-        tried = replace(config, params={**config.params, "objective": objective})
-        at_reference = gbm.fit_variant(reference, tried, run.demo_cols).predict(test_on)
-        ratios = np.log(actual.to_numpy(dtype=float) / at_reference)
+        at_reference = {}
+        for variant, config in gbm.VARIANT_CONFIGS.items():
+            tried = replace(config, params={**config.params, "objective": objective})
+            at_reference[variant] = gbm.fit_variant(reference, tried, run.demo_cols).predict(
+                test_on
+            )
+        ratios = np.log(actual.to_numpy(dtype=float) / at_reference["full"])
         factors = weekly_factors(market, test_on, ratios)
-        figures[objective] = regression_metrics(actual, at_reference * factors)
+        figures[objective] = {
+            variant: regression_metrics(actual, prices * factors)
+            for variant, prices in at_reference.items()
+        }
         run.advance("objective")
     return {
         "before": TEMPORAL_CUTOFF,
@@ -392,7 +395,10 @@ def _objective_choice(run: _Run) -> dict[str, Any]:
         "fit_rows": len(fit_on),
         "test_rows": len(test_on),
         "figures": figures,
-        "selected": min(OBJECTIVES, key=lambda o: figures[o]["median_ape"]),
+        "selected": {
+            variant: min(OBJECTIVES, key=lambda o: figures[o][variant]["median_ape"])
+            for variant in gbm.VARIANT_CONFIGS
+        },
         "served": gbm.PARAMS["objective"],
     }
 
@@ -734,12 +740,9 @@ def evaluate(settings: Settings, progress: Progress | None = None) -> dict[str, 
                 results["splits"]["refreshed"], ranges["refreshed"] = _score_refreshed(
                     model, test_on, results["splits"]["temporal"]["baseline"]
                 )
-                results["refresh_replay"] = {
-                    "every_days": REFRESH_DAYS,
-                    "report_lag_days": REPORT_LAG_DAYS,
-                }
             run.advance(name)
         results["ranges"] = ranges
+        results["refresh_replay"] = {"report_lag_days": REPORT_LAG_DAYS}
         results["coverage"] = {
             split: {name: r["overall"] for name, r in per_model.items()}
             for split, per_model in ranges.items()

@@ -36,8 +36,7 @@ from shared.tools.training import SaleEstimates, estimate_sales
 # recommends to operators.
 REFRESH_DAYS = 7
 # How long after closing the replay assumes a sale reaches the record (an agent's report, or the
-# county's recorded sales imported): a sale feeds the index only from the first refresh this
-# many days after it closed, not on its closing day.
+# county's recorded sales imported); a refresh counts the sales reported before its day.
 REPORT_LAG_DAYS = 14
 
 
@@ -59,8 +58,9 @@ def log_ratios(model: gbm.GbmModel, houses: pd.DataFrame, variants: np.ndarray) 
 def weekly_factors(market: MarketIndex, later: pd.DataFrame, ratios: np.ndarray) -> np.ndarray:
     """Per held-out sale, e^(the move from the reference month to the latest month the index
     knew when the sale's week (REFRESH_DAYS) began), that index being `market` extended by the
-    `ratios` (`log_ratios`) of the held-out sales that closed REPORT_LAG_DAYS or more before
-    that day: a sale never informs its own estimate, nor one of the fortnight after it."""
+    `ratios` (`log_ratios`) of the held-out sales reported before that day, each reported
+    REPORT_LAG_DAYS after it closed: a sale never informs its own estimate, nor those of the
+    days until it is reported."""
     days = pd.to_datetime(sale_dates(later).astype(str), format="%Y%m%d").to_numpy()
     months = sale_months(later)
     factor = np.ones(len(later))

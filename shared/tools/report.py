@@ -383,8 +383,8 @@ def _industry_paragraph(results: dict[str, Any]) -> list[str]:
         "",
         "Automated valuation models are judged on sales that happened *after* the model was "
         "built: half the estimates are off by less than the **median error**, and **PPE10** is "
-        f"the share within 10 % of the sale price. On the {temporal['rows']:,} sales after "
-        f"{results['temporal']['cutoff']}, which the model never saw (trained on the earlier "
+        f"the share within 10 % of the sale price. On the {temporal['rows']:,} sales from "
+        f"{results['temporal']['cutoff']} on, which the model never saw (trained on the earlier "
         f"sales only), the improved model's median error was {_pct(temporal['median_ape'], 1)}, "
         f"{_pct(temporal['within_10pct'])} of homes were within 10 % and "
         f"{_pct(temporal['within_20pct'])} within 20 %; "
@@ -748,10 +748,9 @@ def _avm_tables(results: dict[str, Any]) -> list[str]:
         "as of the latest month it learned otherwise (every sale of the date-ordered holdout). "
         "The refreshed protocol replays `realty market refresh` run every week on the same "
         "holdout: the same trees, each sale estimated as of the latest month the index knew "
-        "when its week began, the index extended by the sales that closed at least "
-        f"{results['refresh_replay']['report_lag_days']} days before that (reported that late; "
-        "shared/tools/market_refresh.py; "
-        "a month needs 200 sales before the index takes it). "
+        "when its week began, the index extended by the sales reported before that day, each "
+        f"reported {results['refresh_replay']['report_lag_days']} days after it closed "
+        "(shared/tools/market_refresh.py; a month needs 200 sales before the index takes it). "
         f"Command: `{COMMAND}`.",
         "",
         _table(["protocol", "model", *[AVM_NAMES[m] for m in AVM_METRICS]], rows),
@@ -759,6 +758,11 @@ def _avm_tables(results: dict[str, Any]) -> list[str]:
         "Targets of issue 12:",
         "",
         _table(["protocol", "figure", "target", "measured (improved model)", ""], checks),
+        "",
+        'A band\'s "calibrated ranges" figure is what ranges holding exactly their level of '
+        "all homes would hold, at least 95 times in 100, of only that band's homes: a band of a "
+        "few dozen homes can miss its target by chance alone, and a large one can keep it while "
+        "being off.",
         "",
         _holdout_gap(results),
         "",
@@ -791,10 +795,10 @@ def _coverage_checks(protocol: str, ranges: dict[str, Any]) -> list[list[str]]:
 
 
 def _by_chance(homes: int, level: float) -> str:
-    """What ranges that hold exactly `level` of all sales would show on `homes` sales 95 times
-    in 100 (binomial): a band of a few dozen homes can miss the target by luck alone."""
+    """What ranges that hold `level` of all sales would hold of only `homes` sales, at least 95
+    times in 100 (binomial): a band of a few dozen homes can miss the target by luck alone."""
     low, high = binom.interval(0.95, homes, level)
-    return f"exact ranges would show {low / homes * 100:.1f}-{high / homes * 100:.1f} %"
+    return f"calibrated ranges: {low / homes * 100:.1f}-{high / homes * 100:.1f} % by chance"
 
 
 def _verdict(met: bool) -> str:
@@ -818,8 +822,8 @@ def _holdout_gap(results: dict[str, Any]) -> str:
         f"{_pct(refreshed['bias'], 1)}, the median error {_pct(refreshed['median_ape'], 2)}, "
         f"PPE10 {_pct(refreshed['within_10pct'], 2)} and PPE20 "
         f"{_pct(refreshed['within_20pct'], 2)} (the targets' table above); the first weeks "
-        "after the cut cannot gain anything: no month has 200 sales on record until sales "
-        f"{results['refresh_replay']['report_lag_days']} days old are counted."
+        "after the cut cannot gain anything: a month's level needs 200 of its sales reported, "
+        f"each {results['refresh_replay']['report_lag_days']} days after it closed."
     )
 
 
@@ -947,13 +951,16 @@ def _objective_section(results: dict[str, Any]) -> list[str]:
     choice = results["objective"]
     metrics = ("median_ape", "within_10pct", "within_20pct", "bias", "r2", "mae")
     rows = [
-        [_LOSS_NAMES.get(objective, objective)] + [_fmt(m, figures[m]) for m in metrics]
-        for objective, figures in choice["figures"].items()
+        [variant, _LOSS_NAMES.get(objective, objective)]
+        + [_fmt(m, per_variant[variant][m]) for m in metrics]
+        for variant in choice["selected"]
+        for objective, per_variant in choice["figures"].items()
     ]
-    header = ["loss", "median error", "within 10 %", "within 20 %", "bias", "R²", "MAE"]
-    same = choice["selected"] == choice["served"]
+    header = ["variant", "loss", "median error", "within 10 %", "within 20 %", "bias", "R²", "MAE"]
+    selected = ", ".join(f"{variant} {loss}" for variant, loss in choice["selected"].items())
+    same = set(choice["selected"].values()) == {choice["served"]}
     return [
-        "### Training loss (date-ordered validation inside the training split, full variant)",
+        "### Training loss (date-ordered validation inside the training split)",
         "",
         f"The client's training sales before {choice['before']}: fitted on the "
         f"{choice['fit_rows']:,} before {choice['cutoff']}, scored on the {choice['test_rows']:,}"
@@ -962,8 +969,9 @@ def _objective_section(results: dict[str, Any]) -> list[str]:
         "",
         _table(header, rows),
         "",
-        f"Selected by lowest median error: {choice['selected']}; the served bundle uses "
-        f"{choice['served']}" + (" (the same)." if same else " — **they differ; update PARAMS**."),
+        f"Selected by lowest median error: {selected}; the served bundle uses "
+        f"{choice['served']} for both"
+        + (" (the same)." if same else " — **they differ; update PARAMS**."),
         "",
     ]
 

@@ -38,8 +38,8 @@ MARKET_FACTOR = "market"  # the factor of an estimate moved away from the refere
 # Chosen by 5-fold cross-validation on the client's training split only (`realty evaluate`
 # repeats the search and reports it; the client's test split plays no part in it). The loss:
 # absolute error of log price, so the trees estimate the median price, which the agents'
-# figures (median error, share within 10 and 20 %) reward; chosen by `realty evaluate`'s
-# date-ordered validation inside the training split, which it reports.
+# figures (median error, share within 10 and 20 %) reward; chosen for both variants by `realty
+# evaluate`'s date-ordered validation inside the training split, which it reports.
 PARAMS: dict[str, Any] = {
     "objective": "l1",
     "learning_rate": 0.03,

@@ -44,17 +44,30 @@ def test_a_refresh_that_would_drop_months_the_index_knew_is_refused() -> None:
         check_refresh("v3", refreshed, refreshed.extended(months, ratios), months)
 
 
-def _sales_on(*days: tuple[str, int]) -> pd.DataFrame:
-    dates = [f"{day}T000000" for day, n in days for _ in range(n)]
+def _sales_on(*days: tuple[np.datetime64, int]) -> pd.DataFrame:
+    dates = [f"{str(day).replace('-', '')}T000000" for day, n in days for _ in range(n)]
     return pd.DataFrame({"date": dates})
 
 
-def test_the_replay_moves_a_week_only_by_the_sales_reported_before_it_began() -> None:
-    """March's level needs 200 sales, and a sale is on record REPORT_LAG_DAYS after it closed:
-    the 200th sale (03-10) is not on record when its own week (from 03-09) or the next one
-    (from 03-16) begins, so neither is moved; the week from 03-30 is, by March's level."""
-    assert REPORT_LAG_DAYS == 14
-    later = _sales_on(("20150302", 199), ("20150310", 1), ("20150316", 1), ("20150330", 1))
+DAY = np.timedelta64(1, "D")
+FIRST = np.datetime64("2015-03-02")  # the replay's weeks start here, the first sale's day
+REFRESH = FIRST + 21 * DAY  # a refresh: the start of the fourth week
+
+
+@pytest.mark.parametrize(
+    ("closed", "moved"),
+    [(REFRESH - REPORT_LAG_DAYS * DAY, False), (REFRESH - (REPORT_LAG_DAYS + 1) * DAY, True)],
+    ids=["closed-lag-days-before-is-not-on-record", "closed-a-day-earlier-is"],
+)
+def test_a_refresh_counts_the_sales_reported_before_its_day(
+    closed: np.datetime64, moved: bool
+) -> None:
+    """March's level needs 200 sales: 199 from the first day and one that closed `closed`. A
+    sale is reported REPORT_LAG_DAYS after it closed, and a refresh counts the sales reported
+    before its day: the sale of the refresh's week is moved by March's level only if the 200th
+    sale was reported by then. No sale ever moves its own estimate."""
+    later = _sales_on((FIRST, 199), (closed, 1), (REFRESH, 1))
     factors = weekly_factors(TRAINED, later, np.full(len(later), 0.03))
-    assert np.all(factors[:201] == 1.0)
-    assert factors[201:] == pytest.approx(np.exp(0.03))
+    assert np.all(factors[:199] == 1.0)
+    expected = np.exp(0.03) if moved else 1.0
+    assert factors[-1] == pytest.approx(expected)
