@@ -941,6 +941,11 @@ def _market_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _agreement(same: bool) -> str:
+    """Whether a choice evaluate made is the one gbm.PARAMS serves."""
+    return " (the same)." if same else " — **they differ; update PARAMS**."
+
+
 _LOSS_NAMES = {
     "regression": "squared error of log price (the mean)",
     "l1": "absolute error of log price (the median)",
@@ -970,8 +975,7 @@ def _objective_section(results: dict[str, Any]) -> list[str]:
         _table(header, rows),
         "",
         f"Selected by lowest median error: {selected}; the served bundle uses "
-        f"{choice['served']} for both"
-        + (" (the same)." if same else " — **they differ; update PARAMS**."),
+        f"{choice['served']} for both" + _agreement(same),
         "",
     ]
 
@@ -998,7 +1002,7 @@ def _hyper_parameters(results: dict[str, Any]) -> list[str]:
         "",
         f"Selected by lowest CV MAE: {search['selected']}; the served bundle uses "
         f"{search['served']}"
-        + (" (the same)." if same else " — **they differ; update PARAMS**.")
+        + _agreement(same)
         + " Fixed: feature_fraction 0.5, bagging 0.8, min_data_in_leaf 20, lambda_l2 1; the loss"
         " as chosen above.",
         "",
